@@ -1,0 +1,111 @@
+"""Training throughput (images/s) of the same network and batch: our Lightning module vs a plain loop.
+
+Target (issue 2): the Lightning path within 5% of the plain PyTorch loop. Prints one JSON object.
+
+    python benchmarks/train_throughput.py [--steps 30] [--batch-size 64] [--init-channels 16] [--layers 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from functools import partial
+
+import pytorch_lightning as pl
+import torch
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_modules.nas_train import GenotypeClassifier
+
+
+def make_module(args: argparse.Namespace) -> GenotypeClassifier:
+    torch.manual_seed(0)
+    return GenotypeClassifier(
+        genotype=args.genotype, num_classes=10, init_channels=args.init_channels, layers=args.layers,
+        auxiliary_weight=0.4, drop_path_prob=0.2,
+        optimizer=partial(torch.optim.SGD, lr=0.025, momentum=0.9, weight_decay=3e-4),
+    )
+
+
+def make_loader(args: argparse.Namespace, batches: int) -> DataLoader:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(batches * args.batch_size, 3, 32, 32, generator=generator)
+    labels = torch.randint(0, 10, (batches * args.batch_size,), generator=generator)
+    return DataLoader(TensorDataset(images, labels), batch_size=args.batch_size, shuffle=False)
+
+
+def plain_loop(args: argparse.Namespace) -> float:
+    """Images/s of a hand-written loop doing the same work as ``GenotypeClassifier.training_step``."""
+    module = make_module(args)
+    net = module.net
+    net.train()
+    net.drop_path_prob = 0.2 * 0.5
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
+    started = None
+    for step, (images, labels) in enumerate(make_loader(args, args.warmup + args.steps)):
+        if step == args.warmup:
+            started = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        logits, aux_logits = net(images)
+        loss = F.cross_entropy(logits, labels) + 0.4 * F.cross_entropy(aux_logits, labels)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        optimizer.step()
+    return args.steps * args.batch_size / (time.perf_counter() - started)
+
+
+class _Timer(pl.Callback):
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.started, self.finished = warmup, 0.0, 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # noqa: ANN001
+        if batch_idx == self.warmup:
+            self.started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+        self.finished = time.perf_counter()
+
+
+def lightning_loop(args: argparse.Namespace) -> float:
+    """Images/s of ``GenotypeClassifier`` driven by ``pl.Trainer`` (no logging, checkpointing or bar)."""
+    module = make_module(args)
+    timer = _Timer(args.warmup)
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, gradient_clip_val=5.0, limit_val_batches=0,
+        callbacks=[timer],
+    )
+    trainer.fit(module, train_dataloaders=make_loader(args, args.warmup + args.steps))
+    return args.steps * args.batch_size / (timer.finished - timer.started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--init-channels", type=int, default=16)
+    parser.add_argument("--layers", type=int, default=8)
+    parser.add_argument("--genotype", default="PDARTS")
+    args = parser.parse_args()
+    # Alternate the two paths twice and keep each one's best, so neither pays for a cold cache alone.
+    plain = max(plain_loop(args), plain_loop(args))
+    lightning = max(lightning_loop(args), lightning_loop(args))
+    print(json.dumps({
+        "benchmark": "train_throughput",
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
+        "network": f"NetworkCIFAR({args.genotype}, C={args.init_channels}, layers={args.layers})",
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "plain_images_per_s": round(plain, 2),
+        "lightning_images_per_s": round(lightning, 2),
+        "lightning_over_plain": round(lightning / plain, 4),
+        "target": ">= 0.95",
+    }))
+
+
+if __name__ == "__main__":
+    main()

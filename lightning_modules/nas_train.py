@@ -1,0 +1,136 @@
+"""Training a DARTS-family architecture (a genotype) from scratch: the papers' evaluation protocol.
+
+DARTS (arXiv:1806.09055) Sec. 3.1.2 / A.2, PC-DARTS (arXiv:1907.05737) Sec. 4.2-4.3, P-DARTS
+(arXiv:1904.12760) Sec. 4.2-4.4: cross-entropy plus an auxiliary-head loss (weight 0.4), drop-path whose
+rate grows linearly from 0 to ``drop_path_prob`` over training, and (on ImageNet) label smoothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lightning_modules.classification import accuracy_metrics, ensure_finite
+from networks.nas import NetworkCIFAR, NetworkImageNet, count_parameters_m, resolve_genotype
+from visionsuite.complexity import count_multiply_adds
+from visionsuite.errors import ConfigError
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., Any]
+NETWORKS = ("cifar", "imagenet")
+
+
+class GenotypeClassifier(pl.LightningModule):
+    """Trains ``NetworkCIFAR`` / ``NetworkImageNet`` built from a genotype.
+
+    Args:
+        genotype: a published name (``PDARTS``, ``PC_DARTS_cifar``...) or a path to a ``genotype.json``.
+        num_classes: classes of the dataset.
+        network: ``cifar`` (3x3 stem) or ``imagenet`` (three stride-2 convs, the mobile setting).
+        init_channels: C, the channels of the first cell.
+        layers: number of cells.
+        auxiliary_weight: weight of the auxiliary-head loss; 0 disables the head.
+        drop_path_prob: final drop-path rate (reached at the last epoch).
+        label_smoothing: cross-entropy label smoothing (0.1 on ImageNet).
+        input_size: image side used by ``mode=summary`` to count multiply-adds.
+        optimizer: a partial optimizer (bound to the parameters here).
+        scheduler: a partial learning-rate scheduler, stepped once per epoch.
+    """
+
+    def __init__(
+        self,
+        genotype: str | Mapping[str, Any],
+        num_classes: int,
+        network: Literal["cifar", "imagenet"] = "cifar",
+        init_channels: int = 36,
+        layers: int = 20,
+        in_channels: int = 3,
+        auxiliary_weight: float = 0.4,
+        drop_path_prob: float = 0.3,
+        label_smoothing: float = 0.0,
+        input_size: int = 32,
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+    ) -> None:
+        super().__init__()
+        if network not in NETWORKS:
+            raise ConfigError(f"model.network={network!r}: use one of {', '.join(NETWORKS)}.")
+        if not 0.0 <= drop_path_prob < 1.0:
+            raise ConfigError(f"model.drop_path_prob={drop_path_prob}: must be in [0, 1).")
+        resolved = resolve_genotype(genotype)
+        self.save_hyperparameters(ignore=["optimizer", "scheduler", "genotype"])
+        self.hparams["genotype"] = resolved.to_dict()  # the checkpoint carries the architecture itself
+        auxiliary = auxiliary_weight > 0
+        if network == "cifar":
+            self.net: nn.Module = NetworkCIFAR(init_channels, num_classes, layers, auxiliary, resolved,
+                                               in_channels=in_channels)
+        else:
+            self.net = NetworkImageNet(init_channels, num_classes, layers, auxiliary, resolved)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.train_metrics = accuracy_metrics(num_classes, "train/")
+        self.val_metrics = accuracy_metrics(num_classes, "val/")
+        self.test_metrics = accuracy_metrics(num_classes, "test/")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        logits, _ = self.net(images)
+        return logits
+
+    def on_train_epoch_start(self) -> None:
+        # Drop-path rate ramped linearly with the epoch, as in the official training scripts.
+        max_epochs = max(self.trainer.max_epochs or 1, 1)
+        self.net.drop_path_prob = self.hparams.drop_path_prob * self.current_epoch / max_epochs
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, targets = batch
+        logits, aux_logits = self.net(images)
+        loss = self._loss(logits, targets)
+        if aux_logits is not None:
+            loss = loss + self.hparams.auxiliary_weight * self._loss(aux_logits, targets)
+        ensure_finite(loss, "training loss", self.current_epoch, self.global_step)
+        self.train_metrics.update(logits.detach(), targets)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(targets))
+        self.log_dict(self.train_metrics, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.val_metrics)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test", self.test_metrics)
+
+    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: nn.Module) -> None:
+        images, targets = batch
+        logits = self(images)
+        loss = F.cross_entropy(logits, targets)
+        metrics.update(logits, targets)
+        self.log(f"{stage}/loss", loss, prog_bar=stage == "val", batch_size=len(targets), sync_dist=True)
+        self.log_dict(metrics, prog_bar=stage == "val")
+
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, targets, label_smoothing=self.hparams.label_smoothing)
+
+    def configure_optimizers(self) -> Any:
+        if self.optimizer_factory is None:
+            raise ConfigError("model.optimizer is not set: give a partial optimizer (see conf/model/nas_train.yaml).")
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def size_report(self) -> dict[str, float]:
+        """Parameters (auxiliary head excluded, as the papers count) and multiply-adds of one image."""
+        size = self.hparams.input_size
+        example = torch.zeros(1, self.hparams.in_channels, size, size)
+        return {
+            "params_m": round(count_parameters_m(self.net, exclude_auxiliary=True), 4),
+            "params_with_auxiliary_m": round(count_parameters_m(self.net, exclude_auxiliary=False), 4),
+            "madds_m": round(count_multiply_adds(self.net, example) / 1e6, 2),
+            "input_size": size,
+        }

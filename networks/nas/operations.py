@@ -1,0 +1,197 @@
+"""The DARTS operation set, shared by the evaluation networks and the differentiable search space.
+
+DARTS (Liu et al., "DARTS: Differentiable Architecture Search", arXiv:1806.09055, Sec. 2.1 and
+appendix A.1) searches over eight candidate operations per edge, listed in :data:`PRIMITIVES` in the
+order the official code uses (the order fixes the columns of the architecture matrices alpha).
+PC-DARTS (arXiv:1907.05737) and P-DARTS (arXiv:1904.12760) reuse the same set.
+
+Every builder in :data:`OPS` has the signature ``builder(C, stride, affine)``: ``C`` input and output
+channels, ``stride`` 1 (normal cell, or a reduction-cell edge from an intermediate node) or 2 (a
+reduction-cell edge from one of the two cell inputs), and ``affine`` the BatchNorm affine flag
+(``True`` in the evaluation networks, ``False`` in the search space). All convolutions have no bias.
+At stride 2 every operation maps ``H x W`` to ``ceil(H/2) x ceil(W/2)``, odd sizes included.
+
+In search mode DARTS follows each pooling op by ``BatchNorm2d(C, affine=False)``; that belongs to the
+mixed op of the search space and is not added here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from visionsuite.errors import ConfigError
+
+__all__ = [
+    "OPS",
+    "PRIMITIVES",
+    "DilConv",
+    "FactorizedReduce",
+    "Identity",
+    "ReLUConvBN",
+    "SepConv",
+    "Zero",
+    "build_op",
+]
+
+PRIMITIVES: tuple[str, ...] = (
+    "none",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU, convolution (no bias), BatchNorm: the DARTS 1x1 preprocessing block."""
+
+    def __init__(
+        self,
+        C_in: int,
+        C_out: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        affine: bool = True,
+    ) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_out, kernel_size, stride=stride, padding=padding, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+
+class DilConv(nn.Sequential):
+    """Dilated depthwise-separable convolution: ReLU, depthwise kxk with dilation, 1x1 conv, BN."""
+
+    def __init__(
+        self,
+        C_in: int,
+        C_out: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        dilation: int,
+        affine: bool = True,
+    ) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(
+                C_in,
+                C_in,
+                kernel_size,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                groups=C_in,
+                bias=False,
+            ),
+            nn.Conv2d(C_in, C_out, kernel_size=1, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+
+class SepConv(nn.Sequential):
+    """Separable convolution applied twice (stride only in the first), as in DARTS appendix A.1.
+
+    Each half is ReLU, depthwise kxk, 1x1 conv, BN; the first half keeps ``C_in`` channels.
+    """
+
+    def __init__(
+        self,
+        C_in: int,
+        C_out: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        affine: bool = True,
+    ) -> None:
+        super().__init__(
+            DilConv(C_in, C_in, kernel_size, stride, padding, dilation=1, affine=affine),
+            DilConv(C_in, C_out, kernel_size, 1, padding, dilation=1, affine=affine),
+        )
+
+
+class Identity(nn.Module):
+    """The ``skip_connect`` op at stride 1 (drop-path is never applied to it)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class Zero(nn.Module):
+    """The ``none`` op: zeros of the (subsampled at stride 2) input's shape."""
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1:
+            return torch.zeros_like(x)
+        return torch.zeros_like(x[:, :, :: self.stride, :: self.stride])
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}"
+
+
+class FactorizedReduce(nn.Module):
+    """Halve H and W: ReLU, two 1x1 stride-2 convs with ``C_out // 2`` outputs each, concat, BN.
+
+    The second conv sees the input shifted by one pixel (``x[:, :, 1:, 1:]``) so the two halves sample
+    complementary positions. For an odd height or width the shifted input is zero-padded by one at the
+    bottom/right so both halves give ``ceil(H/2) x ceil(W/2)`` (for even sizes this padding is never
+    sampled, so the result equals the official code's).
+    """
+
+    def __init__(self, C_in: int, C_out: int, affine: bool = True) -> None:
+        super().__init__()
+        if C_out % 2 != 0:
+            raise ConfigError(f"FactorizedReduce needs an even number of output channels, got C_out={C_out}")
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = nn.Conv2d(C_in, C_out // 2, kernel_size=1, stride=2, bias=False)
+        self.conv_2 = nn.Conv2d(C_in, C_out // 2, kernel_size=1, stride=2, bias=False)
+        self.bn = nn.BatchNorm2d(C_out, affine=affine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(x)
+        height, width = x.shape[-2:]
+        shifted = x[:, :, 1:, 1:]
+        if height % 2 or width % 2:
+            shifted = F.pad(shifted, (0, width % 2, 0, height % 2))
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+
+
+def _skip_connect(C: int, stride: int, affine: bool) -> nn.Module:
+    return Identity() if stride == 1 else FactorizedReduce(C, C, affine=affine)
+
+
+OPS: dict[str, Callable[[int, int, bool], nn.Module]] = {
+    "none": lambda C, stride, affine: Zero(stride),
+    "max_pool_3x3": lambda C, stride, affine: nn.MaxPool2d(3, stride=stride, padding=1),
+    "avg_pool_3x3": lambda C, stride, affine: nn.AvgPool2d(
+        3, stride=stride, padding=1, count_include_pad=False
+    ),
+    "skip_connect": _skip_connect,
+    "sep_conv_3x3": lambda C, stride, affine: SepConv(C, C, 3, stride, 1, affine=affine),
+    "sep_conv_5x5": lambda C, stride, affine: SepConv(C, C, 5, stride, 2, affine=affine),
+    "dil_conv_3x3": lambda C, stride, affine: DilConv(C, C, 3, stride, 2, 2, affine=affine),
+    "dil_conv_5x5": lambda C, stride, affine: DilConv(C, C, 5, stride, 4, 2, affine=affine),
+}
+assert tuple(OPS) == PRIMITIVES, "OPS and PRIMITIVES must list the same ops in the same order"
+
+
+def build_op(name: str, C: int, stride: int, affine: bool) -> nn.Module:
+    """Build the operation ``name`` (one of :data:`PRIMITIVES`); an unknown name raises ConfigError."""
+    try:
+        builder = OPS[name]
+    except KeyError:
+        raise ConfigError(f"unknown operation {name!r}; known operations: {', '.join(PRIMITIVES)}") from None
+    return builder(C, stride, affine)

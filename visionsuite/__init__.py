@@ -1,0 +1,1 @@
+"""visionsuite core: the pieces every method shares (errors, run pipeline, phases, callbacks)."""

@@ -1,0 +1,23 @@
+"""User-facing errors: one clear message that names the path or config key and says how to fix it.
+
+``run.py`` catches :class:`VisionSuiteError` and prints only its message (no traceback), so every
+message must stand on its own.
+"""
+
+from __future__ import annotations
+
+
+class VisionSuiteError(Exception):
+    """Base class of every error whose message is meant for the user."""
+
+
+class ConfigError(VisionSuiteError, ValueError):
+    """An invalid configuration value (names the key and the accepted values)."""
+
+
+class DatasetError(VisionSuiteError, RuntimeError):
+    """A dataset that is missing, laid out wrongly or corrupt (names the path and how to get the data)."""
+
+
+class TrainingDivergedError(VisionSuiteError, RuntimeError):
+    """A loss or gradient became NaN/inf; the last good checkpoint is kept."""

@@ -1,0 +1,56 @@
+"""The one place where config nodes become objects (Hydra ``instantiate``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from visionsuite.errors import ConfigError, VisionSuiteError
+
+log = logging.getLogger(__name__)
+
+
+def build(node: DictConfig, key: str, **kwargs: Any) -> Any:
+    """Instantiate ``node`` (found at config key ``key``), turning failures into one clear error.
+
+    A :class:`VisionSuiteError` raised by the constructor (bad path, bad value) is passed through
+    unchanged, so its message reaches the user as written.
+    """
+    if node is None or "_target_" not in node:
+        raise ConfigError(f"Config key `{key}` needs a `_target_` (the class to build); got: {node!r}")
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as error:
+        cause = error.__cause__
+        while cause is not None and not isinstance(cause, VisionSuiteError):
+            cause = cause.__cause__
+        if isinstance(cause, VisionSuiteError):
+            raise cause from None
+        raise ConfigError(f"Could not build `{key}` ({node.get('_target_')}): {error}") from error
+
+
+def build_many(group: DictConfig | None, key: str) -> list[Any]:
+    """Instantiate every entry of a dict-of-configs group (``callbacks``, ``logger``); ``None`` entries are skipped."""
+    objects: list[Any] = []
+    if not group:
+        return objects
+    for name, node in group.items():
+        if node is None:
+            continue
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            raise ConfigError(f"`{key}.{name}` must be a config with `_target_`; got {node!r}")
+        log.debug("Instantiating %s.%s <%s>", key, name, node._target_)
+        objects.append(build(node, f"{key}.{name}"))
+    return objects
+
+
+def build_trainer(cfg: DictConfig) -> pl.Trainer:
+    """The Trainer with the configured callbacks and loggers."""
+    callbacks = build_many(cfg.get("callbacks"), "callbacks")
+    loggers = build_many(cfg.get("logger"), "logger")
+    return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)

@@ -1,0 +1,146 @@
+"""What ``run.py`` does with a composed config: one job (train / test / summary) or a chain of phases."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from visionsuite.errors import ConfigError
+from visionsuite.instantiate import build, build_trainer
+from visionsuite.reporting import print_summary, write_result
+
+log = logging.getLogger(__name__)
+
+MODES = ("train", "test", "summary")
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Run the job the config describes; a config with ``phases`` runs them in order (see ``phases.py``)."""
+    if cfg.get("phases"):
+        from visionsuite.phases import run_phases
+
+        return run_phases(cfg)
+    return run_job(cfg)
+
+
+def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
+    """Run one job: ``mode=train`` (fit, then test), ``mode=test`` (needs ``ckpt_path``) or ``mode=summary``."""
+    mode = cfg.get("mode", "train")
+    if mode not in MODES:
+        raise ConfigError(f"mode={mode!r} is not a mode; use one of {', '.join(MODES)}.")
+    output_dir = Path(cfg.paths.output_dir)
+    pl.seed_everything(cfg.seed, workers=True)
+    if mode == "summary":
+        return _summarize(cfg)
+
+    datamodule = build(cfg.data, "data")
+    model = build(cfg.model, "model")
+    _check_num_classes(datamodule, model)
+    trainer = build_trainer(cfg)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    ckpt_path = _checkpoint_to_start_from(cfg, output_dir)
+    if mode == "train":
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        if cfg.get("test_after_fit", True):
+            trainer.test(model, datamodule=datamodule, ckpt_path=_checkpoint_to_test(cfg, trainer))
+    else:
+        if ckpt_path is None:
+            raise ConfigError("mode=test needs a checkpoint: add ckpt_path=<file.ckpt>.")
+        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
+
+    result = {
+        "task_name": cfg.task_name,
+        "mode": mode,
+        "output_dir": str(output_dir),
+        "metrics": {name: _to_number(value) for name, value in sorted(trainer.callback_metrics.items())},
+        "artifacts": _artifacts(trainer, model),
+    }
+    if trainer.is_global_zero:
+        write_result(output_dir, result)
+        if announce:
+            print_summary(result)
+    return result
+
+
+def optimized_metric(cfg: DictConfig, result: dict[str, Any]) -> float | None:
+    """The value named by ``optimized_metric`` (what Hydra sweepers such as Optuna optimise)."""
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    metrics = result.get("metrics", {})
+    if name not in metrics:
+        raise ConfigError(f"optimized_metric={name!r} was not logged; logged metrics: {', '.join(metrics) or 'none'}.")
+    return float(metrics[name])
+
+
+def _summarize(cfg: DictConfig) -> dict[str, Any]:
+    """Build the model without data or training; print its size report as the last line (JSON)."""
+    model = build(cfg.model, "model")
+    if not hasattr(model, "size_report"):
+        raise ConfigError(f"mode=summary: model {cfg.model._target_} has no size_report().")
+    report = {"task_name": cfg.task_name, **model.size_report()}
+    print(json.dumps(report), flush=True)
+    return {"task_name": cfg.task_name, "mode": "summary", "metrics": report, "artifacts": {}}
+
+
+def _check_num_classes(datamodule: Any, model: Any) -> None:
+    data_classes = getattr(datamodule, "num_classes", None)
+    model_classes = getattr(getattr(model, "hparams", {}), "get", lambda _key: None)("num_classes")
+    if data_classes is not None and model_classes is not None and data_classes != model_classes:
+        raise ConfigError(f"model.num_classes={model_classes} but the dataset has {data_classes} classes; "
+                          f"set model.num_classes={data_classes}.")
+
+
+def _checkpoint_to_start_from(cfg: DictConfig, output_dir: Path) -> str | None:
+    """``ckpt_path`` if given; when resuming a run directory, its ``checkpoints/last.ckpt`` if there is one."""
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path:
+        if not Path(ckpt_path).is_file():
+            raise ConfigError(f"ckpt_path={ckpt_path}: no such checkpoint file.")
+        return str(ckpt_path)
+    last = output_dir / LAST_CHECKPOINT
+    if cfg.get("resume") and last.is_file():
+        log.info("Resuming from %s", last)
+        return str(last)
+    return None
+
+
+def _checkpoint_to_test(cfg: DictConfig, trainer: pl.Trainer) -> str | None:
+    """The best checkpoint (``test_ckpt=best``, the default) or the last one (``test_ckpt=last``)."""
+    choice = cfg.get("test_ckpt", "best")
+    if choice not in ("best", "last"):
+        raise ConfigError(f"test_ckpt={choice!r}: use best or last.")
+    callback = trainer.checkpoint_callback
+    if not isinstance(callback, ModelCheckpoint):
+        return None  # no checkpointing configured: test the weights in memory
+    if choice == "best" and callback.best_model_path:
+        return callback.best_model_path
+    return callback.last_model_path or None
+
+
+def _artifacts(trainer: pl.Trainer, model: Any) -> dict[str, str]:
+    artifacts: dict[str, str] = {}
+    callback = trainer.checkpoint_callback
+    if isinstance(callback, ModelCheckpoint):
+        if callback.best_model_path:
+            artifacts["best_checkpoint"] = callback.best_model_path
+        if callback.last_model_path:
+            artifacts["last_checkpoint"] = callback.last_model_path
+    artifacts.update(getattr(model, "artifacts", {}) or {})
+    return artifacts
+
+
+def _to_number(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.item() if value.numel() == 1 else value.tolist()
+    return value

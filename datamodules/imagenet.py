@@ -1,0 +1,161 @@
+"""ImageNet (ILSVRC-2012) in the ImageFolder layout, with the DARTS-family mobile-setting transforms.
+
+Expected layout::
+
+    <data_dir>/train/<wnid>/*.JPEG     (1.28M images in 1000 class folders)
+    <data_dir>/val/<wnid>/*.JPEG       (50,000 images, sorted into the same class folders)
+
+The labels of the ImageNet test set are not public, so, as every paper of the field, the validation set
+``val/`` is both the validation split and the test split (the reported "test" accuracy is the ``val/``
+accuracy). ``val_fraction > 0`` instead holds out part of ``train/`` for validation.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision.datasets import ImageFolder
+
+from datamodules.classification import ClassificationDataModule, Transform
+from datamodules.transforms import imagenet_eval_transform, imagenet_train_transform
+from visionsuite.errors import ConfigError, DatasetError
+
+_LAYOUT = "<data_dir>/train/<class>/*.JPEG and <data_dir>/val/<class>/*.JPEG (the same class folders in both)"
+
+
+def strict_image_loader(path: str) -> Image.Image:
+    """Open ``path`` as an RGB PIL image, raising DatasetError naming the file if it cannot be decoded."""
+    try:
+        with open(path, "rb") as handle:
+            image = Image.open(handle)
+            return image.convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise DatasetError(
+            f"Cannot decode the image {path} ({type(error).__name__}: {error}). Replace or delete this file; "
+            "corrupt images are not skipped silently."
+        ) from error
+
+
+class StrictImageFolder(ImageFolder):
+    """ImageFolder whose loader raises DatasetError on undecodable images and on unusable folders.
+
+    Args:
+        root: The split folder holding one sub-folder per class.
+        transform: Applied to the RGB PIL image.
+    """
+
+    def __init__(self, root: str | Path, transform: Transform | None = None) -> None:
+        try:
+            super().__init__(str(root), transform=transform, loader=strict_image_loader)
+        except (FileNotFoundError, NotADirectoryError) as error:
+            raise DatasetError(
+                f"Unusable image folder {root}: {error}. Expected the layout {_LAYOUT}."
+            ) from error
+
+
+def class_folders(split_dir: Path) -> list[str]:
+    """Sorted names of the sub-folders of ``split_dir`` (the classes, as ImageFolder finds them)."""
+    with os.scandir(split_dir) as entries:
+        return sorted(entry.name for entry in entries if entry.is_dir())
+
+
+class ImageNetDataModule(ClassificationDataModule):
+    """ImageNet classification in the DARTS-family mobile setting (224x224 crops, colour jitter).
+
+    ``val/`` serves as both validation and test split (ImageNet test labels are not public).
+
+    Args:
+        data_dir: Directory holding ``train/`` and ``val/`` in the ImageFolder layout.
+        num_classes: Expected number of class folders (1000 for ILSVRC-2012); checked in ``setup``.
+        image_size: Side of the training crops and of the evaluation centre crop.
+        resize_size: Short side after the evaluation resize (before the centre crop).
+        batch_size, eval_batch_size, num_workers, pin_memory, seed, val_fraction, search_split,
+        search_split_fraction, drop_last: see :class:`ClassificationDataModule`.
+    """
+
+    in_channels = 3
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        num_classes: int = 1000,
+        image_size: int = 224,
+        resize_size: int = 256,
+        batch_size: int = 128,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        seed: int = 0,
+        val_fraction: float = 0.0,
+        search_split: bool = False,
+        search_split_fraction: float = 0.5,
+        drop_last: bool = False,
+    ) -> None:
+        super().__init__(
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            seed=seed,
+            val_fraction=val_fraction,
+            search_split=search_split,
+            search_split_fraction=search_split_fraction,
+            drop_last=drop_last,
+        )
+        sizes = {"num_classes": num_classes, "image_size": image_size, "resize_size": resize_size}
+        for key, value in sizes.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"data.{key} must be a positive integer, got {value!r}.")
+        if resize_size < image_size:
+            raise ConfigError(
+                f"data.resize_size ({resize_size}) must be >= data.image_size ({image_size}) for the centre crop."
+            )
+        self.save_hyperparameters(logger=False)
+        self.data_dir = Path(data_dir).expanduser()
+        self.num_classes = num_classes
+        self.image_size = image_size
+        self.resize_size = resize_size
+
+    def check_data(self) -> None:
+        """Check train/ and val/ exist, hold the same class folders, and as many as ``num_classes``."""
+        classes: dict[str, list[str]] = {}
+        for split in ("train", "val"):
+            split_dir = self.data_dir / split
+            if not split_dir.is_dir():
+                raise DatasetError(
+                    f"ImageNet folder {split_dir} not found (data.data_dir={self.data_dir}). Expected the "
+                    f"ImageFolder layout {_LAYOUT}; the ILSVRC-2012 validation images must be sorted into "
+                    "class folders too."
+                )
+            classes[split] = class_folders(split_dir)
+            if not classes[split]:
+                raise DatasetError(f"{split_dir} has no class folders; expected the layout {_LAYOUT}.")
+        if classes["train"] != classes["val"]:
+            only_train = sorted(set(classes["train"]) - set(classes["val"]))
+            only_val = sorted(set(classes["val"]) - set(classes["train"]))
+            raise DatasetError(
+                f"The class folders of {self.data_dir / 'train'} and {self.data_dir / 'val'} differ: only in "
+                f"train/: {only_train[:5]}{' ...' if len(only_train) > 5 else ''} ({len(only_train)}), "
+                f"only in val/: {only_val[:5]}{' ...' if len(only_val) > 5 else ''} ({len(only_val)})."
+            )
+        if len(classes["train"]) != self.num_classes:
+            raise DatasetError(
+                f"{self.data_dir} has {len(classes['train'])} class folders in train/ and val/ but "
+                f"data.num_classes={self.num_classes}; set data.num_classes={len(classes['train'])} or fix "
+                "the folders."
+            )
+
+    def build_train_dataset(self, transform: Transform | None) -> Dataset:
+        return StrictImageFolder(self.data_dir / "train", transform=transform)
+
+    def build_test_dataset(self, transform: Transform | None) -> Dataset:
+        return StrictImageFolder(self.data_dir / "val", transform=transform)
+
+    def train_transform(self) -> Transform:
+        return imagenet_train_transform(self.image_size)
+
+    def eval_transform(self) -> Transform:
+        return imagenet_eval_transform(self.image_size, self.resize_size)

@@ -1,0 +1,58 @@
+"""A shuffling sampler whose order depends only on ``(seed, epoch)``, so resumed runs see the same data order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence, Sized
+
+import torch
+from torch.utils.data import RandomSampler
+
+
+class EpochSeededRandomSampler(RandomSampler):
+    """Random permutation sampler whose order at epoch ``e`` is ``randperm(n)`` seeded with ``seed + e``.
+
+    Lightning calls ``set_epoch`` on the samplers of the training loaders at the start of every epoch, so a
+    run resumed from a checkpoint at epoch ``e`` draws exactly the order an uninterrupted run draws there
+    (the global RNG state, which a plain ``RandomSampler`` uses, is not restored from checkpoints).
+
+    It subclasses :class:`~torch.utils.data.RandomSampler` so that Lightning recognises the loader as
+    shuffled and, under DDP, replaces it by a shuffling ``DistributedSampler`` over the loader's dataset.
+    Note that such a replacement samples the whole ``data_source``: when the sampler is restricted with
+    ``indices``, prefer a subset dataset (as :class:`ClassificationDataModule` does) if DDP is in play.
+
+    Args:
+        data_source: The dataset (only its length is used when ``indices`` is None).
+        seed: Base seed of the permutations.
+        indices: Optional list of dataset indices to sample from (a deterministic replacement of
+            ``SubsetRandomSampler``); the sampler then yields a permutation of these indices.
+    """
+
+    def __init__(self, data_source: Sized, seed: int = 0, indices: Sequence[int] | None = None) -> None:
+        self.indices = None if indices is None else [int(index) for index in indices]
+        self.seed = int(seed)
+        self.epoch = 0
+        super().__init__(data_source)
+
+    @property
+    def num_samples(self) -> int:  # type: ignore[override]
+        """Number of indices yielded per epoch."""
+        return len(self.indices) if self.indices is not None else len(self.data_source)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the permutation of ``epoch`` (called by Lightning before every epoch)."""
+        self.epoch = int(epoch)
+
+    def permutation(self, epoch: int | None = None) -> list[int]:
+        """The order of ``epoch`` (default: the current epoch) as a list of dataset indices."""
+        epoch = self.epoch if epoch is None else int(epoch)
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        order = torch.randperm(self.num_samples, generator=generator).tolist()
+        if self.indices is None:
+            return order
+        return [self.indices[position] for position in order]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.permutation())
+
+    def __len__(self) -> int:
+        return self.num_samples

@@ -23,7 +23,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.sampling import EpochSeededRandomSampler
+from datamodules.sampling import EpochSeededDataLoader, EpochSeededRandomSampler
 from visionsuite.errors import ConfigError
 
 #: Added to ``seed`` for the sampler of the architecture part of the search split, so the two parts are
@@ -249,15 +249,21 @@ class ClassificationDataModule(pl.LightningDataModule):
     # ------------------------------------------------------------------------------------- helpers
     def _train_loader(self, dataset: Dataset | None, seed: int) -> DataLoader:
         assert dataset is not None
-        return DataLoader(
+        # Not persistent: fresh workers every epoch, seeded from (seed, epoch), keep resumed runs exact.
+        return EpochSeededDataLoader(
             dataset,
             batch_size=self.batch_size,
             sampler=EpochSeededRandomSampler(dataset, seed=seed),  # type: ignore[arg-type]
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             drop_last=self.drop_last,
-            persistent_workers=self.num_workers > 0,
+            seed=seed,
+            epoch_source=self._current_epoch,
         )
+
+    def _current_epoch(self) -> int:
+        trainer = getattr(self, "trainer", None)
+        return int(trainer.current_epoch) if trainer is not None else 0
 
     def _eval_loader(self, dataset: Dataset | None) -> DataLoader:
         assert dataset is not None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence, Sized
+from collections.abc import Callable, Iterator, Sequence, Sized
+from typing import Any
 
 import torch
-from torch.utils.data import RandomSampler
+from torch.utils.data import DataLoader, RandomSampler
 
 
 class EpochSeededRandomSampler(RandomSampler):
@@ -56,3 +57,28 @@ class EpochSeededRandomSampler(RandomSampler):
 
     def __len__(self) -> int:
         return self.num_samples
+
+
+class EpochSeededDataLoader(DataLoader):
+    """A DataLoader whose per-epoch random draws depend only on ``(seed, epoch)``, not on the global RNG.
+
+    A plain DataLoader draws its workers' base seed from the global torch RNG each time an epoch's
+    iterator is created. Lightning creates that iterator at a different point of the loop when a run
+    resumes from a checkpoint, so the draw would shift every later random number (augmentation,
+    drop-path). Here the base seed comes from a private generator re-seeded from ``(seed, epoch)``
+    before every iterator, so resumed and uninterrupted runs agree. ``epoch_source`` returns the
+    current epoch (the trainer's, already restored when a run resumes).
+    """
+
+    def __init__(self, *args: Any, seed: int = 0, epoch_source: Callable[[], int] | None = None,
+                 **kwargs: Any) -> None:
+        kwargs.setdefault("generator", torch.Generator())
+        super().__init__(*args, **kwargs)
+        self.seed = int(seed)
+        self.epoch_source = epoch_source
+
+    def __iter__(self) -> Any:
+        epoch = self.epoch_source() if self.epoch_source is not None else 0
+        if self.generator is not None:
+            self.generator.manual_seed(self.seed * 1_000_003 + epoch)
+        return super().__iter__()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
@@ -20,7 +21,7 @@ CONFIG_DIR = REPO_ROOT / "conf"
 SMALL = [
     "logger=csv",
     "trainer.accelerator=cpu",
-    "trainer.enable_progress_bar=false",
+    "++trainer.enable_progress_bar=false",
     "~callbacks.progress_bar",
     "~callbacks.model_summary",
 ]
@@ -32,6 +33,7 @@ def compose_config(overrides: list[str], output_dir: Path, data_dir: Path | None
     if data_dir is not None:
         extra.append(f"paths.data_dir={data_dir}")
     all_overrides = [*SMALL, *extra, *overrides]
+    GlobalHydra.instance().clear()
     initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3")
     cfg = compose(config_name="run", overrides=all_overrides, return_hydra_config=True)
     with open_dict(cfg):

@@ -30,7 +30,7 @@ class RandomStateCheckpoint(pl.Callback):
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {
             "python": random.getstate(),
-            "numpy": np.random.get_state(),
+            "numpy": _numpy_state_to_plain(np.random.get_state()),
             "torch": torch.get_rng_state(),
         }
         if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -45,10 +45,22 @@ class RandomStateCheckpoint(pl.Callback):
             return
         state, self._pending = self._pending, None
         random.setstate(state["python"])
-        np.random.set_state(state["numpy"])
+        np.random.set_state(_numpy_state_from_plain(state["numpy"]))
         torch.set_rng_state(state["torch"])
         if "cuda" in state and torch.cuda.is_available():
             cuda_states = state["cuda"]
             if len(cuda_states) == torch.cuda.device_count():
                 torch.cuda.set_rng_state_all(cuda_states)
         log.info("Restored the random streams saved in the checkpoint (epoch %d).", trainer.current_epoch)
+
+
+# Checkpoints are loaded with torch.load(weights_only=True): keep only tensors and plain Python values.
+def _numpy_state_to_plain(state: tuple) -> dict[str, Any]:
+    algorithm, keys, position, has_gauss, cached_gaussian = state
+    return {"algorithm": algorithm, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)}
+
+
+def _numpy_state_from_plain(state: dict[str, Any]) -> tuple:
+    keys = state["keys"].numpy().astype(np.uint32)
+    return state["algorithm"], keys, state["position"], state["has_gauss"], state["cached_gaussian"]

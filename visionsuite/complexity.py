@@ -24,7 +24,9 @@ def count_multiply_adds(model: nn.Module, example_input: torch.Tensor) -> int:
 
     The model is run in eval mode (so training-only branches such as auxiliary heads are skipped).
     """
-    from fvcore.nn import FlopCountAnalysis
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fvcore's import scripts functions with the deprecated torch.jit
+        from fvcore.nn import FlopCountAnalysis
 
     was_training = model.training
     model.eval()

@@ -18,7 +18,7 @@ from visionsuite.reporting import print_summary, write_result
 
 log = logging.getLogger(__name__)
 
-MODES = ("train", "test", "summary")
+MODES = ("train", "test", "summary", "predict")
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
 
@@ -32,7 +32,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
-    """Run one job: ``mode=train`` (fit, then test), ``mode=test`` (needs ``ckpt_path``) or ``mode=summary``."""
+    """Run one job.
+
+    ``mode=train`` fits then tests; ``mode=test`` and ``mode=predict`` need ``ckpt_path`` (predict runs
+    ``trainer.predict`` on the datamodule's ``predict_dataloader`` and the module writes its outputs);
+    ``mode=summary`` prints a size report without data.
+    """
     mode = cfg.get("mode", "train")
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r} is not a mode; use one of {', '.join(MODES)}.")
@@ -49,21 +54,28 @@ def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     ckpt_path = _checkpoint_to_start_from(cfg, output_dir)
+    metrics: dict[str, Any] = {}
     if mode == "train":
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        metrics.update(_numbers(trainer.callback_metrics))
         if cfg.get("test_after_fit", True):
             trainer.test(model, datamodule=datamodule, ckpt_path=_checkpoint_to_test(cfg, trainer))
-    else:
+    elif mode == "test":
         if ckpt_path is None:
             raise ConfigError("mode=test needs a checkpoint: add ckpt_path=<file.ckpt>.")
         trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    else:
+        if ckpt_path is None:
+            raise ConfigError("mode=predict needs a checkpoint: add ckpt_path=<file.ckpt>.")
+        # The module writes its own outputs (see its predict_step / on_predict_epoch_end) into the run folder.
+        trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt_path, return_predictions=False)
 
     result = {
         "task_name": cfg.task_name,
         "mode": mode,
         "output_dir": str(output_dir),
-        "metrics": {name: _to_number(value) for name, value in sorted(trainer.callback_metrics.items())},
-        "artifacts": _artifacts(trainer, model),
+        "metrics": dict(sorted({**metrics, **_numbers(trainer.callback_metrics)}.items())),
+        "artifacts": _artifacts(trainer, model, output_dir),
     }
     if trainer.is_global_zero:
         write_result(output_dir, result)
@@ -125,22 +137,22 @@ def _checkpoint_to_test(cfg: DictConfig, trainer: pl.Trainer) -> str | None:
         return None  # no checkpointing configured: test the weights in memory
     if choice == "best" and callback.best_model_path:
         return callback.best_model_path
-    return callback.last_model_path or None
+    last = Path(cfg.paths.output_dir) / LAST_CHECKPOINT
+    return str(last) if last.is_file() else None
 
 
-def _artifacts(trainer: pl.Trainer, model: Any) -> dict[str, str]:
+def _artifacts(trainer: pl.Trainer, model: Any, output_dir: Path) -> dict[str, str]:
     artifacts: dict[str, str] = {}
     callback = trainer.checkpoint_callback
-    if isinstance(callback, ModelCheckpoint):
-        if callback.best_model_path:
-            artifacts["best_checkpoint"] = callback.best_model_path
-        if callback.last_model_path:
-            artifacts["last_checkpoint"] = callback.last_model_path
+    if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
+        artifacts["best_checkpoint"] = callback.best_model_path
+    if (output_dir / LAST_CHECKPOINT).is_file():
+        artifacts["last_checkpoint"] = str(output_dir / LAST_CHECKPOINT)
     artifacts.update(getattr(model, "artifacts", {}) or {})
     return artifacts
 
 
-def _to_number(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.item() if value.numel() == 1 else value.tolist()
-    return value
+def _numbers(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Logged metrics as plain Python numbers (JSON-ready)."""
+    return {name: value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 else
+            value.tolist() if isinstance(value, torch.Tensor) else value for name, value in metrics.items()}

@@ -7,7 +7,6 @@ interrupted run in its own directory. See README.md.
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import hydra
@@ -17,8 +16,6 @@ import visionsuite.resolvers  # noqa: F401  (registers ${run_dir:...} before Hyd
 from visionsuite.errors import VisionSuiteError
 from visionsuite.pipeline import optimized_metric, run
 from visionsuite.resume import expand_resume_argument
-
-log = logging.getLogger("visionsuite")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="run")
@@ -31,7 +28,6 @@ def main(cfg: DictConfig) -> float | None:
 
 
 def _fail(error: VisionSuiteError) -> None:
-    log.error("%s", error)
     print(f"error: {error}", file=sys.stderr, flush=True)
     raise SystemExit(2)
 

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 ROOT_CONFIG = "run"
 _CHAIN_ONLY_KEYS = ("experiment", "resume", "phases", "hydra", "mode", "ckpt_path", "task_name")
+_CHAIN_ONLY_EXACT = ("paths.output_dir",)
 _PHASE_KEYS = {"experiment", "inputs", "overrides", "use", "use_artifact"}
 
 
@@ -149,7 +150,8 @@ def _user_overrides() -> list[str]:
     if not HydraConfig.initialized():
         return []
     return [override for override in HydraConfig.get().overrides.task
-            if override_key(override).split(".")[0] not in _CHAIN_ONLY_KEYS]
+            if override_key(override).split(".")[0] not in _CHAIN_ONLY_KEYS
+            and override_key(override) not in _CHAIN_ONLY_EXACT]
 
 
 def _applies_to(override: str, cfg: DictConfig) -> bool:

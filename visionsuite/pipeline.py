@@ -47,6 +47,8 @@ def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
         return _summarize(cfg)
 
     datamodule = build(cfg.data, "data")
+    if hasattr(datamodule, "check_data") and not getattr(datamodule, "download", False):
+        datamodule.check_data()  # fail on missing or corrupt data before any logger or folder is created
     model = build(cfg.model, "model")
     _check_num_classes(datamodule, model)
     trainer = build_trainer(cfg)

@@ -11,10 +11,10 @@ import pytest
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
 
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402
+
 import visionsuite.resolvers  # noqa: E402,F401
 from tests.helpers import compose_config  # noqa: E402
-
-from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

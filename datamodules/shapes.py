@@ -148,6 +148,7 @@ class ShapesDataModule(CocoDataModule):
         kwargs.setdefault("val_split", "val")
         kwargs.setdefault("test_split", "val")
         kwargs.setdefault("input_size", image_size)
+        kwargs.setdefault("num_workers", 0)
         super().__init__(data_dir, **kwargs)
         self.generation = {"num_train": int(num_train), "num_val": int(num_val), "image_size": int(image_size),
                            "min_size": int(min_size), "max_size": int(max_size), "max_objects": int(max_objects),

@@ -24,8 +24,8 @@ def print_summary(result: Mapping[str, Any], console: Console | None = None) -> 
     """Print what ran, where its outputs are, and its final metrics."""
     console = console or Console(stderr=True)
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold cyan")
-    table.add_column()
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column(overflow="fold")  # paths wrap instead of being cut
     table.add_row("task", f"{result.get('task_name')}  (mode={result.get('mode')})")
     table.add_row("run directory", str(result.get("output_dir")))
     for name, path in (result.get("artifacts") or {}).items():

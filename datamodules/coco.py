@@ -73,7 +73,9 @@ def read_annotation_file(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as error:
         raise DatasetError(f"Cannot read COCO annotation file {path}: {error}.") from None
     if not isinstance(data, dict):
-        raise DatasetError(f"COCO annotation file {path} must hold a JSON object, found {type(data).__name__}.")
+        raise DatasetError(
+            f"COCO annotation file {path} must hold a JSON object, found {type(data).__name__}."
+        )
     missing = [key for key in REQUIRED_KEYS if not isinstance(data.get(key), list)]
     if missing:
         raise DatasetError(
@@ -97,10 +99,14 @@ def coco_from_dict(data: Mapping[str, Any]) -> Any:
 def category_table(data: Mapping[str, Any], path: Path) -> list[dict[str, Any]]:
     """``[{"id", "name"}]`` sorted by id: list position = contiguous class index."""
     try:
-        categories = sorted(({"id": int(c["id"]), "name": str(c.get("name", c["id"]))} for c in data["categories"]),
-                            key=lambda c: c["id"])
+        categories = sorted(
+            ({"id": int(c["id"]), "name": str(c.get("name", c["id"]))} for c in data["categories"]),
+            key=lambda c: c["id"],
+        )
     except (KeyError, TypeError, ValueError) as error:
-        raise DatasetError(f"COCO annotation file {path}: every category needs an integer 'id' ({error}).") from None
+        raise DatasetError(
+            f"COCO annotation file {path}: every category needs an integer 'id' ({error})."
+        ) from None
     if not categories:
         raise DatasetError(f"COCO annotation file {path} has no categories.")
     ids = [c["id"] for c in categories]
@@ -121,9 +127,15 @@ class CocoDetection(Dataset):
         data: The already parsed annotation file (read from ``annotation_file`` when None).
     """
 
-    def __init__(self, annotation_file: str | Path, image_dir: str | Path, categories: Sequence[Mapping[str, Any]],
-                 train_transform: TrainAugmentation | None = None, eval_transform: EvalTransform | None = None,
-                 data: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        annotation_file: str | Path,
+        image_dir: str | Path,
+        categories: Sequence[Mapping[str, Any]],
+        train_transform: TrainAugmentation | None = None,
+        eval_transform: EvalTransform | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
         self.annotation_file = Path(annotation_file)
         self.image_dir = Path(image_dir)
         self.train_transform = train_transform
@@ -143,7 +155,9 @@ class CocoDetection(Dataset):
         self.boxes, self.labels = self._collect_boxes(data)
 
     def _check_images_exist(self) -> None:
-        missing = [image["file_name"] for image in self.images if not (self.image_dir / image["file_name"]).is_file()]
+        missing = [
+            image["file_name"] for image in self.images if not (self.image_dir / image["file_name"]).is_file()
+        ]
         if missing:
             raise DatasetError(
                 f"{len(missing)} image file(s) listed in {self.annotation_file} are missing, e.g. "
@@ -159,16 +173,22 @@ class CocoDetection(Dataset):
         for annotation in data["annotations"]:
             image_id = annotation.get("image_id")
             if image_id not in position:
-                raise DatasetError(f"{self.annotation_file}: annotation {annotation.get('id')} refers to image_id "
-                                   f"{image_id}, which is not in 'images'.")
+                raise DatasetError(
+                    f"{self.annotation_file}: annotation {annotation.get('id')} refers to image_id "
+                    f"{image_id}, which is not in 'images'."
+                )
             category = annotation.get("category_id")
             if category not in self.index_of_category:
-                raise DatasetError(f"{self.annotation_file}: annotation {annotation.get('id')} has category_id "
-                                   f"{category}, which is not in 'categories'.")
+                raise DatasetError(
+                    f"{self.annotation_file}: annotation {annotation.get('id')} has category_id "
+                    f"{category}, which is not in 'categories'."
+                )
             bbox = annotation.get("bbox")
             if not isinstance(bbox, list | tuple) or len(bbox) != 4:
-                raise DatasetError(f"{self.annotation_file}: annotation {annotation.get('id')} needs a 'bbox' "
-                                   f"[x, y, width, height], found {bbox!r}.")
+                raise DatasetError(
+                    f"{self.annotation_file}: annotation {annotation.get('id')} needs a 'bbox' "
+                    f"[x, y, width, height], found {bbox!r}."
+                )
             x, y, width, height = (float(value) for value in bbox)
             if width <= 0 or height <= 0:
                 degenerate.append(annotation.get("id"))
@@ -178,12 +198,20 @@ class CocoDetection(Dataset):
             boxes[position[image_id]].append([x, y, x + width, y + height])
             labels[position[image_id]].append(self.index_of_category[category])
         if degenerate:
-            shown = ", ".join(str(value) for value in degenerate[:5]) + (", ..." if len(degenerate) > 5 else "")
-            log.warning("%s: skipped %d annotation(s) with zero or negative width/height (ids %s).",
-                        self.annotation_file, len(degenerate), shown)
+            shown = ", ".join(str(value) for value in degenerate[:5]) + (
+                ", ..." if len(degenerate) > 5 else ""
+            )
+            log.warning(
+                "%s: skipped %d annotation(s) with zero or negative width/height (ids %s).",
+                self.annotation_file,
+                len(degenerate),
+                shown,
+            )
         self.num_skipped_boxes = len(degenerate)
-        return ([np.asarray(b, dtype=np.float32).reshape(-1, 4) for b in boxes],
-                [np.asarray(lab, dtype=np.int64) for lab in labels])
+        return (
+            [np.asarray(b, dtype=np.float32).reshape(-1, 4) for b in boxes],
+            [np.asarray(lab, dtype=np.int64) for lab in labels],
+        )
 
     def __len__(self) -> int:
         return len(self.images)
@@ -195,10 +223,18 @@ class CocoDetection(Dataset):
         image = load_rgb_image(self.image_dir / info["file_name"], self.annotation_file)
         if self.train_transform is not None:
             tensor, boxes, labels = self.train_transform(image, self.boxes[index], self.labels[index])
-            return {"image": tensor, "boxes": torch.from_numpy(np.asarray(boxes, dtype=np.float32)).reshape(-1, 4),
-                    "labels": torch.from_numpy(np.asarray(labels, dtype=np.int64))}
-        return {"image": self.eval_transform(image), "image_id": info["id"], "file_name": info["file_name"],
-                "original_size": (image.height, image.width), "resize_factor": 1.0}
+            return {
+                "image": tensor,
+                "boxes": torch.from_numpy(np.asarray(boxes, dtype=np.float32)).reshape(-1, 4),
+                "labels": torch.from_numpy(np.asarray(labels, dtype=np.int64)),
+            }
+        return {
+            "image": self.eval_transform(image),
+            "image_id": info["id"],
+            "file_name": info["file_name"],
+            "original_size": (image.height, image.width),
+            "resize_factor": 1.0,
+        }
 
 
 def load_rgb_image(path: Path, listed_in: Path | None = None) -> Image.Image:
@@ -207,15 +243,23 @@ def load_rgb_image(path: Path, listed_in: Path | None = None) -> Image.Image:
         with Image.open(path) as handle:
             return handle.convert("RGB")
     except FileNotFoundError:
-        raise DatasetError(f"Image file {path} is missing" + (f" (listed in {listed_in})." if listed_in else ".")) from None
+        raise DatasetError(
+            f"Image file {path} is missing" + (f" (listed in {listed_in})." if listed_in else ".")
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         where = f" or remove its entry from {listed_in}" if listed_in else ""
-        raise DatasetError(f"Cannot decode image {path} ({error}); the file is corrupt or not an image: replace "
-                           f"it{where}.") from None
+        raise DatasetError(
+            f"Cannot decode image {path} ({error}); the file is corrupt or not an image: replace it{where}."
+        ) from None
 
 
 class ImageFolderDataset(Dataset):
-    """Every image of a folder (sorted by name), for ``mode=predict``."""
+    """Every image of a folder (sorted by name), for ``mode=predict``.
+
+    Image ids: when every file name is a number (COCO's ``000000397133.jpg``), that number, so predictions on
+    a COCO image folder (e.g. test2017 for the evaluation server) carry the official ids; otherwise 1, 2, ...
+    in name order.
+    """
 
     def __init__(self, folder: str | Path, transform: EvalTransform) -> None:
         self.folder = Path(folder)
@@ -223,16 +267,26 @@ class ImageFolderDataset(Dataset):
             raise DatasetError(f"data.predict_dir={self.folder} is not a folder; give a folder of images.")
         self.files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
         if not self.files:
-            raise DatasetError(f"data.predict_dir={self.folder} holds no image ({', '.join(IMAGE_EXTENSIONS)}).")
+            raise DatasetError(
+                f"data.predict_dir={self.folder} holds no image ({', '.join(IMAGE_EXTENSIONS)})."
+            )
         self.transform = transform
+        stems = [path.stem for path in self.files]
+        numeric = all(stem.isdigit() for stem in stems) and len({int(stem) for stem in stems}) == len(stems)
+        self.image_ids = [int(stem) for stem in stems] if numeric else list(range(1, len(stems) + 1))
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         image = load_rgb_image(self.files[index])
-        return {"image": self.transform(image), "image_id": index + 1, "file_name": self.files[index].name,
-                "original_size": (image.height, image.width), "resize_factor": 1.0}
+        return {
+            "image": self.transform(image),
+            "image_id": self.image_ids[index],
+            "file_name": self.files[index].name,
+            "original_size": (image.height, image.width),
+            "resize_factor": 1.0,
+        }
 
 
 class CocoDataModule(pl.LightningDataModule):
@@ -281,8 +335,13 @@ class CocoDataModule(pl.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        for key, value in (("input_size", input_size), ("output_stride", output_stride), ("batch_size", batch_size),
-                           ("eval_batch_size", eval_batch_size), ("size_divisor", size_divisor)):
+        for key, value in (
+            ("input_size", input_size),
+            ("output_stride", output_stride),
+            ("batch_size", batch_size),
+            ("eval_batch_size", eval_batch_size),
+            ("size_divisor", size_divisor),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"data.{key} must be a positive integer, got {value!r}.")
         if not random_scales or min(random_scales) <= 0:
@@ -295,8 +354,9 @@ class CocoDataModule(pl.LightningDataModule):
         self.splits = {"train": train_split, "val": val_split, "test": test_split}
         self.image_dirs = dict(image_dirs or {})
         self.predict_dir = predict_dir
-        self.train_augmentation = TrainAugmentation(input_size, random_scales, crop_border, flip_probability,
-                                                    color_jitter, lighting_std, mean, std)
+        self.train_augmentation = TrainAugmentation(
+            input_size, random_scales, crop_border, flip_probability, color_jitter, lighting_std, mean, std
+        )
         self.eval_transform = EvalTransform(mean, std)
         self.output_stride = output_stride
         self.gaussian_min_overlap = gaussian_min_overlap
@@ -331,8 +391,9 @@ class CocoDataModule(pl.LightningDataModule):
             path = annotation_path(self.data_dir, split)
             data = self._train_data if split == self.splits["train"] else None
             augmentation = self.train_augmentation if stage == "train" else None
-            self.datasets[key] = CocoDetection(path, self.image_dir(split), categories, augmentation,
-                                               self.eval_transform, data)
+            self.datasets[key] = CocoDetection(
+                path, self.image_dir(split), categories, augmentation, self.eval_transform, data
+            )
         return self.datasets[key]
 
     def setup(self, stage: str | None = None) -> None:
@@ -346,16 +407,30 @@ class CocoDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         dataset = self._dataset("train")
-        collate = TrainCollate(len(self.load_categories()), self.output_stride, self.gaussian_min_overlap,
-                               self.radius_formula)
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=EpochSeededRandomSampler(dataset, self.seed),
-                          num_workers=self.num_workers, pin_memory=self.pin_memory, collate_fn=collate,
-                          drop_last=len(dataset) > self.batch_size, persistent_workers=self.num_workers > 0)
+        collate = TrainCollate(
+            len(self.load_categories()), self.output_stride, self.gaussian_min_overlap, self.radius_formula
+        )
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=EpochSeededRandomSampler(dataset, self.seed),
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            collate_fn=collate,
+            drop_last=len(dataset) > self.batch_size,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def _eval_loader(self, dataset: Dataset) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False, num_workers=self.num_workers,
-                          pin_memory=self.pin_memory, collate_fn=EvalCollate(self.size_divisor),
-                          persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            dataset,
+            batch_size=self.eval_batch_size,
+            shuffle=False,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            collate_fn=EvalCollate(self.size_divisor),
+            persistent_workers=self.num_workers > 0,
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(self._dataset("val"))

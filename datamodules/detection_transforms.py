@@ -29,7 +29,11 @@ COCO_STD: tuple[float, float, float] = (0.27809835, 0.27408164, 0.28863828)
 #: PCA of the training pixels used for lighting noise by the official code (rows reordered from BGR to RGB).
 PCA_EIGENVALUES = np.array([0.2141788, 0.01817699, 0.00091497], dtype=np.float32)
 PCA_EIGENVECTORS = np.array(
-    [[-0.56089297, 0.71832671, 0.41158938], [-0.5832747, 0.00994535, -0.81221408], [-0.58752847, -0.69563484, 0.41340352]],
+    [
+        [-0.56089297, 0.71832671, 0.41158938],
+        [-0.5832747, 0.00994535, -0.81221408],
+        [-0.58752847, -0.69563484, 0.41340352],
+    ],
     dtype=np.float32,
 )
 #: Luma weights (ITU-R 601) of the grey image used by saturation and contrast jitter.
@@ -50,8 +54,14 @@ def crop_border(border: int, size: int) -> int:
     return border // divisor
 
 
-def random_scale_crop(image: Image.Image, boxes: np.ndarray, labels: np.ndarray, input_size: int,
-                      scales: Sequence[float], border: int) -> tuple[Image.Image, np.ndarray, np.ndarray]:
+def random_scale_crop(
+    image: Image.Image,
+    boxes: np.ndarray,
+    labels: np.ndarray,
+    input_size: int,
+    scales: Sequence[float],
+    border: int,
+) -> tuple[Image.Image, np.ndarray, np.ndarray]:
     """Crop a ``input_size * scale`` window around a random center, resize it to ``input_size``, move the boxes."""
     width, height = image.size
     scale = float(scales[int(torch.randint(len(scales), ()))])
@@ -71,6 +81,7 @@ def random_scale_crop(image: Image.Image, boxes: np.ndarray, labels: np.ndarray,
 
 def color_jitter(image: np.ndarray, strength: float) -> np.ndarray:
     """Brightness, contrast and saturation by ``1 + U(-strength, strength)`` each, in random order (HWC, [0, 1])."""
+
     def brightness(x: np.ndarray) -> np.ndarray:
         return x * (1 + _uniform(-strength, strength))
 
@@ -122,8 +133,12 @@ class TrainAugmentation:
         self.lighting_std = float(lighting_std)
         self.mean, self.std = tuple(mean), tuple(std)
 
-    def __call__(self, image: Image.Image, boxes: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-        image, boxes, labels = random_scale_crop(image, boxes, labels, self.input_size, self.random_scales, self.border)
+    def __call__(
+        self, image: Image.Image, boxes: np.ndarray, labels: np.ndarray
+    ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        image, boxes, labels = random_scale_crop(
+            image, boxes, labels, self.input_size, self.random_scales, self.border
+        )
         array = np.asarray(image, dtype=np.float32) / 255.0
         if float(torch.rand(())) < self.flip_probability:
             array = array[:, ::-1]
@@ -156,8 +171,13 @@ class TrainCollate:
         radius_formula: ``"official"`` or ``"exact"`` (see ``networks.detection.targets.gaussian_radius``).
     """
 
-    def __init__(self, num_classes: int, output_stride: int = 4, min_overlap: float = 0.7,
-                 radius_formula: str = "official") -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        output_stride: int = 4,
+        min_overlap: float = 0.7,
+        radius_formula: str = "official",
+    ) -> None:
         self.num_classes = num_classes
         self.output_stride = output_stride
         self.min_overlap = min_overlap
@@ -168,8 +188,15 @@ class TrainCollate:
         in_h, in_w = images.shape[-2:]
         out_size = (-(-in_h // self.output_stride), -(-in_w // self.output_stride))
         targets = [
-            build_targets(sample["boxes"], sample["labels"], self.num_classes, out_size, (in_h, in_w),
-                          self.min_overlap, self.radius_formula)  # type: ignore[arg-type]
+            build_targets(
+                sample["boxes"],
+                sample["labels"],
+                self.num_classes,
+                out_size,
+                (in_h, in_w),
+                self.min_overlap,
+                self.radius_formula,
+            )  # type: ignore[arg-type]
             for sample in samples
         ]
         return {
@@ -198,7 +225,9 @@ class EvalCollate:
         return {
             "images": images,
             "image_ids": torch.tensor([int(sample["image_id"]) for sample in samples]),
-            "original_sizes": torch.tensor([sample["original_size"] for sample in samples], dtype=torch.float32),
+            "original_sizes": torch.tensor(
+                [sample["original_size"] for sample in samples], dtype=torch.float32
+            ),
             "resize_factors": torch.tensor([float(sample.get("resize_factor", 1.0)) for sample in samples]),
             "file_names": [str(sample["file_name"]) for sample in samples],
         }

@@ -49,8 +49,13 @@ def _contrasting_colour(rng: np.random.Generator, background: np.ndarray) -> tup
     return tuple(int(v) for v in colour)
 
 
-def render_shapes_image(rng: np.random.Generator, image_size: int = 128, min_size: int = 16, max_size: int = 56,
-                        max_objects: int = 4) -> tuple[np.ndarray, list[tuple[int, list[float]]]]:
+def render_shapes_image(
+    rng: np.random.Generator,
+    image_size: int = 128,
+    min_size: int = 16,
+    max_size: int = 56,
+    max_objects: int = 4,
+) -> tuple[np.ndarray, list[tuple[int, list[float]]]]:
     """One image and its ``(category_id, [x, y, w, h])`` objects; each shape fills exactly its box."""
     background = rng.integers(0, 256, size=3)
     canvas = Image.new("RGB", (image_size, image_size), tuple(int(v) for v in background))
@@ -83,15 +88,30 @@ def render_shapes_image(rng: np.random.Generator, image_size: int = 128, min_siz
     return np.asarray(canvas), objects
 
 
-def write_shapes_dataset(root: str | Path, num_train: int = 2000, num_val: int = 200, image_size: int = 128,
-                         min_size: int = 16, max_size: int = 56, max_objects: int = 4, seed: int = 0) -> Path:
+def write_shapes_dataset(
+    root: str | Path,
+    num_train: int = 2000,
+    num_val: int = 200,
+    image_size: int = 128,
+    min_size: int = 16,
+    max_size: int = 56,
+    max_objects: int = 4,
+    seed: int = 0,
+) -> Path:
     """Write the shapes dataset (COCO layout) into ``root`` (created; existing files are overwritten)."""
     root = Path(root)
     for split, count in (("train", num_train), ("val", num_val)):
         rng = np.random.default_rng(seed + SPLIT_SEED_OFFSETS[split])
-        rendered = [render_shapes_image(rng, image_size, min_size, max_size, max_objects) for _ in range(count)]
-        write_coco_split(root, split, [image for image, _ in rendered], [objects for _, objects in rendered],
-                         SHAPE_CATEGORIES)
+        rendered = [
+            render_shapes_image(rng, image_size, min_size, max_size, max_objects) for _ in range(count)
+        ]
+        write_coco_split(
+            root,
+            split,
+            [image for image, _ in rendered],
+            [objects for _, objects in rendered],
+            SHAPE_CATEGORIES,
+        )
     return root
 
 
@@ -113,8 +133,10 @@ def ensure_shapes_dataset(root: str | Path, **settings: Any) -> Path:
             )
         return root
     if root.exists() and any(root.iterdir()):
-        raise DatasetError(f"{root} exists and is not a generated shapes dataset (no {STAMP_FILE}); set data.data_dir "
-                           "to an empty or new folder.")
+        raise DatasetError(
+            f"{root} exists and is not a generated shapes dataset (no {STAMP_FILE}); set data.data_dir "
+            "to an empty or new folder."
+        )
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:
@@ -141,18 +163,33 @@ class ShapesDataModule(CocoDataModule):
         **kwargs: The :class:`CocoDataModule` settings (augmentation, loaders).
     """
 
-    def __init__(self, data_dir: str, num_train: int = 2000, num_val: int = 200, image_size: int = 128,
-                 min_size: int = 16, max_size: int = 56, max_objects: int = 4, generator_seed: int = 0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        data_dir: str,
+        num_train: int = 2000,
+        num_val: int = 200,
+        image_size: int = 128,
+        min_size: int = 16,
+        max_size: int = 56,
+        max_objects: int = 4,
+        generator_seed: int = 0,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("train_split", "train")
         kwargs.setdefault("val_split", "val")
         kwargs.setdefault("test_split", "val")
         kwargs.setdefault("input_size", image_size)
         kwargs.setdefault("num_workers", 0)
         super().__init__(data_dir, **kwargs)
-        self.generation = {"num_train": int(num_train), "num_val": int(num_val), "image_size": int(image_size),
-                           "min_size": int(min_size), "max_size": int(max_size), "max_objects": int(max_objects),
-                           "seed": int(generator_seed)}
+        self.generation = {
+            "num_train": int(num_train),
+            "num_val": int(num_val),
+            "image_size": int(image_size),
+            "min_size": int(min_size),
+            "max_size": int(max_size),
+            "max_objects": int(max_objects),
+            "seed": int(generator_seed),
+        }
 
     def prepare_data(self) -> None:
         ensure_shapes_dataset(self.data_dir, **self.generation)

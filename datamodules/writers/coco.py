@@ -21,12 +21,18 @@ from visionsuite.io import atomic_write_text
 DEFAULT_CATEGORY_IDS = (1, 3, 7)
 
 
-def coco_annotation(annotation_id: int, image_id: int, category_id: int, box_xywh: Sequence[float]) -> dict[str, Any]:
+def coco_annotation(
+    annotation_id: int, image_id: int, category_id: int, box_xywh: Sequence[float]
+) -> dict[str, Any]:
     """One COCO instance annotation of a box (its segmentation is the box polygon)."""
     x, y, width, height = (float(value) for value in box_xywh)
     return {
-        "id": int(annotation_id), "image_id": int(image_id), "category_id": int(category_id),
-        "bbox": [x, y, width, height], "area": max(width, 0.0) * max(height, 0.0), "iscrowd": 0,
+        "id": int(annotation_id),
+        "image_id": int(image_id),
+        "category_id": int(category_id),
+        "bbox": [x, y, width, height],
+        "area": max(width, 0.0) * max(height, 0.0),
+        "iscrowd": 0,
         "segmentation": [[x, y, x + width, y, x + width, y + height, x, y + height]],
     }
 
@@ -62,8 +68,15 @@ def write_coco_split(
         image_id = first_image_id + position
         file_name = f"{image_id:012d}{extension}"
         Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(folder / file_name)
-        image_entries.append({"id": image_id, "file_name": file_name, "height": int(pixels.shape[0]),
-                              "width": int(pixels.shape[1]), "license": 1})
+        image_entries.append(
+            {
+                "id": image_id,
+                "file_name": file_name,
+                "height": int(pixels.shape[0]),
+                "width": int(pixels.shape[1]),
+                "license": 1,
+            }
+        )
         for category_id, box in image_objects:
             annotations.append(coco_annotation(len(annotations) + 1, image_id, category_id, box))
     payload = {
@@ -106,7 +119,9 @@ def write_tiny_coco(
                 box_w, box_h = int(rng.integers(8, width // 2)), int(rng.integers(8, height // 2))
                 x, y = int(rng.integers(0, width - box_w)), int(rng.integers(0, height - box_h))
                 hue = 2 * np.pi * index / max(len(categories), 1)
-                colour = tuple(int(127 + 120 * np.cos(hue + shift)) for shift in (0, 2 * np.pi / 3, 4 * np.pi / 3))
+                colour = tuple(
+                    int(127 + 120 * np.cos(hue + shift)) for shift in (0, 2 * np.pi / 3, 4 * np.pi / 3)
+                )
                 draw.rectangle([x, y, x + box_w - 1, y + box_h - 1], fill=colour)
                 image_objects.append((categories[index][0], [x, y, box_w, box_h]))
             images.append(np.asarray(canvas))

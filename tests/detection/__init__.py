@@ -1,0 +1,1 @@
+"""Tests of the CenterNet detection pieces (issue 5)."""

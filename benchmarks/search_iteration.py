@@ -1,0 +1,193 @@
+"""Cost of one DARTS search iteration (architecture step + weight step) per architecture-gradient mode.
+
+Issue 3 targets: second order at most 2.6x and amended at most 3.1x the wall time of first order (counting
+forward/backward passes gives 2.5x and 3.0x). Measured in one run, on one machine, on the DARTS search
+network (C=16, 8 cells, 32x32 inputs, batch 64 by default). Prints one JSON object.
+
+Saved-activation memory is measured with ``torch.autograd.graph.saved_tensors_hooks``: every tensor that
+autograd saves for a backward pass is counted once per storage while it is alive (until its graph is
+freed), and the peak over the iteration is reported. Weight-shaped leaf tensors (the parameters and the
+virtual / perturbed weight copies of second order and amended) are not activations and are left out.
+
+    python benchmarks/search_iteration.py [--batch-size 64] [--repeats 3] [--threads N] [--device cpu|cuda]
+                                          [--channels-last]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+import weakref
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from networks.nas.arch_gradients import build_arch_gradient
+from networks.nas.search_space import SearchNetwork
+
+MODES = ("first_order", "second_order", "amended")
+TARGETS = {"second_order": 2.6, "amended": 3.1}
+
+
+class SavedActivationMeter:
+    """Peak bytes of activations held for backward (unique storages, weight-shaped leaves excluded)."""
+
+    def __init__(self, weight_shapes: set[tuple[int, ...]]) -> None:
+        self.weight_shapes = weight_shapes
+        self.live: dict[int, list[int]] = {}
+        self.current = 0
+        self.peak = 0
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+
+    def _pack(self, tensor: torch.Tensor) -> Any:
+        if tensor.is_leaf and tensor.is_floating_point() and tuple(tensor.shape) in self.weight_shapes:
+            return tensor
+        storage = tensor.untyped_storage()
+        key = storage.data_ptr()
+        if key in self.live:
+            self.live[key][1] += 1
+        else:
+            self.live[key] = [storage.nbytes(), 1]
+            self.current += storage.nbytes()
+            self.peak = max(self.peak, self.current)
+        holder = _Held(tensor)
+        weakref.finalize(holder, self._release, key)
+        return holder
+
+    @staticmethod
+    def _unpack(packed: Any) -> torch.Tensor:
+        return packed.tensor if isinstance(packed, _Held) else packed
+
+    def _release(self, key: int) -> None:
+        entry = self.live.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            self.current -= entry[0]
+            del self.live[key]
+
+    def __enter__(self) -> SavedActivationMeter:
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._hooks.__exit__(*exc)
+
+
+class _Held:
+    __slots__ = ("tensor", "__weakref__")
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.tensor = tensor
+
+
+def make_setup(args: argparse.Namespace, mode: str) -> dict[str, Any]:
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    network = SearchNetwork(args.init_channels, 10, args.layers).to(device, memory_format=memory_format).train()
+    weight_optimizer = torch.optim.SGD(network.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
+    arch_optimizer = torch.optim.Adam(network.arch_parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
+    generator = torch.Generator().manual_seed(1)
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor]:
+        images = torch.randn(args.batch_size, 3, args.image_size, args.image_size, generator=generator)
+        images = images.to(device).contiguous(memory_format=memory_format)
+        return images, torch.randint(0, 10, (args.batch_size,), generator=generator).to(device)
+
+    return {"network": network, "weight_optimizer": weight_optimizer, "arch_optimizer": arch_optimizer,
+            "strategy": build_arch_gradient(mode, eta=0.1), "batches": [batch(), batch()]}
+
+
+def iteration(setup: dict[str, Any]) -> None:
+    """What ``ArchitectureSearch.training_step`` does: arch step on the arch batch, then weight step."""
+    network, strategy = setup["network"], setup["strategy"]
+    weight_optimizer, arch_optimizer = setup["weight_optimizer"], setup["arch_optimizer"]
+    train_batch, val_batch = setup["batches"]
+    result = strategy(network, train_batch, val_batch, weight_optimizer)
+    for parameter, gradient in zip(network.arch_parameters(), result.gradients, strict=True):
+        parameter.grad = gradient
+    arch_optimizer.step()
+    arch_optimizer.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(network(train_batch[0], detach_arch=True), train_batch[1])
+    weights = network.weight_parameters()
+    for parameter, gradient in zip(weights, torch.autograd.grad(loss, weights), strict=True):
+        parameter.grad = gradient
+    torch.nn.utils.clip_grad_norm_(weights, 5.0)
+    weight_optimizer.step()
+    weight_optimizer.zero_grad(set_to_none=True)
+
+
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def measure(args: argparse.Namespace, mode: str) -> dict[str, Any]:
+    setup = make_setup(args, mode)
+    for _ in range(args.warmup):  # also fills the momentum buffers used by second order
+        iteration(setup)
+    times = []
+    for _ in range(args.repeats):
+        synchronize(args.device)
+        started = time.perf_counter()
+        iteration(setup)
+        synchronize(args.device)
+        times.append(time.perf_counter() - started)
+    shapes = {tuple(p.shape) for p in setup["network"].parameters()}
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    with SavedActivationMeter(shapes) as meter:
+        iteration(setup)
+    result = {"seconds_per_iteration": statistics.median(times), "seconds_all": [round(t, 4) for t in times],
+              "saved_activation_peak_mb": round(meter.peak / 2**20, 1)}
+    if args.device.startswith("cuda"):
+        result["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--init-channels", type=int, default=16)
+    parser.add_argument("--layers", type=int, default=8)
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--channels-last", action="store_true", help="channels-last weights and images")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results = {mode: measure(args, mode) for mode in MODES}
+    base_time = results["first_order"]["seconds_per_iteration"]
+    base_memory = results["first_order"]["saved_activation_peak_mb"]
+    for mode, result in results.items():
+        result["time_vs_first_order"] = round(result["seconds_per_iteration"] / base_time, 3)
+        result["activation_memory_vs_first_order"] = round(result["saved_activation_peak_mb"] / base_memory, 3)
+        result["seconds_per_iteration"] = round(result["seconds_per_iteration"], 4)
+        if mode in TARGETS:
+            result["target_time_vs_first_order"] = TARGETS[mode]
+            result["meets_target"] = result["time_vs_first_order"] <= TARGETS[mode]
+    report = {
+        "benchmark": "darts_search_iteration",
+        "setting": {"init_channels": args.init_channels, "layers": args.layers, "image_size": args.image_size,
+                    "batch_size": args.batch_size, "repeats": args.repeats, "warmup": args.warmup,
+                    "channels_last": args.channels_last},
+        "device": args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(),
+        "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "modes": results,
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

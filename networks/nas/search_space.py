@@ -1,0 +1,322 @@
+"""The differentiable search space shared by the DARTS family: mixed op, search cell, search network.
+
+DARTS (Liu et al., arXiv:1806.09055, Sec. 2.1-2.2) relaxes the choice of one operation per edge into a
+softmax-weighted sum over candidate operations (Eq. 2); a cell has two inputs and ``nodes`` intermediate
+nodes, each fed by every earlier state, so a 4-node cell has 14 edges. The architecture is the pair of
+matrices ``alpha_normal`` and ``alpha_reduce`` (edges x candidates), kept apart from the network weights
+(:meth:`SearchNetwork.arch_parameters` / :meth:`SearchNetwork.weight_parameters`) because they are
+optimised on a different data split by a different optimizer.
+
+The space is the one every DARTS-family method searches; the methods differ in options of it:
+
+* ``candidate_ops``: the candidate operations of every edge (default: all :data:`PRIMITIVES`), either one
+  list for all edges or one list per edge and cell type. P-DARTS (arXiv:1904.12760) shrinks these lists
+  between its stages; every edge of a cell type must have the same number of candidates so that alpha
+  stays a matrix.
+* PC-DARTS (arXiv:1907.05737) partial channels and edge normalisation: :meth:`SearchCell.forward` takes
+  optional per-edge weights (the softmax of ``beta`` over each node's incoming edges); the partial-channel
+  sampling belongs inside :class:`MixedOp`.
+
+How alpha gets its gradient (first order, second order, Amended-DARTS) is not part of the space: see
+``networks.nas.arch_gradients``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from visionsuite.errors import ConfigError
+
+from .operations import OPS, PRIMITIVES, FactorizedReduce, ReLUConvBN, Zero
+
+__all__ = [
+    "CELL_TYPES",
+    "MixedOp",
+    "SearchCell",
+    "SearchNetwork",
+    "edge_inputs",
+    "normalize_candidate_ops",
+    "num_cell_edges",
+]
+
+CELL_TYPES = ("normal", "reduce")
+CandidateOps = dict[str, tuple[tuple[str, ...], ...]]
+CandidateSpec = Sequence[str] | Mapping[str, Sequence[Sequence[str]]] | None
+
+
+def num_cell_edges(nodes: int) -> int:
+    """Edges of a cell with ``nodes`` intermediate nodes: node ``i`` has ``i + 2`` inputs (14 for 4 nodes)."""
+    return sum(2 + node for node in range(nodes))
+
+
+def edge_inputs(nodes: int) -> list[tuple[int, int]]:
+    """``(node, input state)`` of every edge in order: state 0 = c_{k-2}, 1 = c_{k-1}, ``j >= 2`` = node ``j - 2``."""
+    return [(node, state) for node in range(nodes) for state in range(node + 2)]
+
+
+def _as_op_list(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise ConfigError(f"{where} must be a list of operation names such as ['sep_conv_3x3', 'skip_connect'], "
+                          f"got {value!r}")
+    ops = tuple(value)
+    if not ops:
+        raise ConfigError(f"{where} is empty: every edge needs at least one candidate operation.")
+    for op in ops:
+        if op not in OPS:
+            raise ConfigError(f"{where}: operation {op!r} is not in the search space; "
+                              f"known operations: {', '.join(PRIMITIVES)}.")
+    if len(set(ops)) != len(ops):
+        raise ConfigError(f"{where} lists an operation twice: {list(ops)}.")
+    return ops
+
+
+def normalize_candidate_ops(spec: CandidateSpec, nodes: int = 4) -> CandidateOps:
+    """Turn the ``candidate_ops`` option into ``{"normal": per-edge tuples, "reduce": per-edge tuples}``.
+
+    Args:
+        spec: None (all :data:`PRIMITIVES` on every edge), one list of operation names (the same on every
+            edge of both cells), or a mapping ``{"normal": [[...], ...], "reduce": [[...], ...]}`` with one
+            list per edge (``num_cell_edges(nodes)`` of them, in the order of :func:`edge_inputs`).
+        nodes: intermediate nodes per cell.
+
+    Raises:
+        ConfigError: an operation outside the search space, an empty or repeated candidate list, a wrong
+            number of edges, or edges of one cell type with different numbers of candidates.
+    """
+    edges = num_cell_edges(nodes)
+    if spec is None:
+        spec = PRIMITIVES
+    if isinstance(spec, Mapping):
+        unknown = set(spec) - set(CELL_TYPES)
+        missing = [cell for cell in CELL_TYPES if cell not in spec]
+        if unknown or missing:
+            raise ConfigError(f"model.candidate_ops must map exactly {', '.join(CELL_TYPES)} to per-edge lists; "
+                              f"got keys {sorted(spec)}.")
+        result: CandidateOps = {}
+        for cell in CELL_TYPES:
+            per_edge = spec[cell]
+            if isinstance(per_edge, (str, bytes)) or not isinstance(per_edge, Sequence) or len(per_edge) != edges:
+                count = len(per_edge) if isinstance(per_edge, Sequence) else type(per_edge).__name__
+                raise ConfigError(f"model.candidate_ops.{cell} needs one list of operations per edge "
+                                  f"({edges} edges for {nodes} nodes), got {count}.")
+            lists = tuple(_as_op_list(ops, f"model.candidate_ops.{cell}[{edge}]") for edge, ops in enumerate(per_edge))
+            sizes = sorted({len(ops) for ops in lists})
+            if len(sizes) != 1:
+                raise ConfigError(f"model.candidate_ops.{cell}: every edge needs the same number of candidates "
+                                  f"(alpha is an edges x candidates matrix), got sizes {sizes}.")
+            result[cell] = lists
+        return result
+    ops = _as_op_list(spec, "model.candidate_ops")
+    return {cell: (ops,) * edges for cell in CELL_TYPES}
+
+
+class MixedOp(nn.Module):
+    """One edge of the search cell: ``sum_o w_o * o(x)`` over its candidate operations (DARTS Eq. 2).
+
+    Operations are built with ``affine=False`` BatchNorm and pooling is followed by
+    ``BatchNorm2d(C, affine=False)``, as in search mode of the official code. The ``none`` operation
+    contributes exactly zero whatever its weight, so it is not evaluated (its weight still takes part in
+    the softmax).
+
+    Args:
+        C: channels in and out.
+        stride: 2 on reduction-cell edges from the cell inputs, else 1.
+        candidates: operation names of this edge (the order of the weights given to :meth:`forward`).
+    """
+
+    def __init__(self, C: int, stride: int, candidates: Sequence[str]) -> None:
+        super().__init__()
+        self.candidates = tuple(candidates)
+        self.ops = nn.ModuleList()
+        for name in self.candidates:
+            op = OPS[name](C, stride, False)
+            if "pool" in name:
+                op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
+            self.ops.append(op)
+        self._evaluated = [index for index, op in enumerate(self.ops) if not isinstance(op, Zero)]
+        if not self._evaluated:  # only `none`: keep one zero op so the edge still has an output shape
+            self._evaluated = [0]
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """``weights``: one weight per candidate (a row of softmax(alpha))."""
+        total = None
+        for index in self._evaluated:
+            term = weights[index] * self.ops[index](x)
+            total = term if total is None else total + term
+        return total
+
+    def extra_repr(self) -> str:
+        return f"candidates={list(self.candidates)}"
+
+
+class SearchCell(nn.Module):
+    """A search cell: two preprocessed inputs, ``nodes`` intermediate nodes fed by every earlier state.
+
+    Args:
+        nodes: intermediate nodes (4 in DARTS).
+        multiplier: how many of the last nodes are concatenated into the output (4 in DARTS).
+        C_prev_prev, C_prev: channels of the outputs of cells k-2 and k-1.
+        C: channels of every node of this cell.
+        reduction: a reduction cell (edges from the two inputs use stride 2).
+        reduction_prev: the previous cell reduced: state 0 is reduced by FactorizedReduce.
+        candidates: the candidate operations of each edge (order of :func:`edge_inputs`).
+    """
+
+    def __init__(self, nodes: int, multiplier: int, C_prev_prev: int, C_prev: int, C: int, reduction: bool,
+                 reduction_prev: bool, candidates: Sequence[Sequence[str]]) -> None:
+        super().__init__()
+        self.reduction = reduction
+        self.nodes = nodes
+        self.multiplier = multiplier
+        if reduction_prev:
+            self.preprocess0: nn.Module = FactorizedReduce(C_prev_prev, C, affine=False)
+        else:
+            self.preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
+        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
+        self.edges = nn.ModuleList(
+            MixedOp(C, 2 if reduction and state < 2 else 1, candidates[edge])
+            for edge, (_, state) in enumerate(edge_inputs(nodes))
+        )
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, op_weights: torch.Tensor,
+                edge_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Args:
+            op_weights: ``(edges, candidates)``, softmax(alpha) of this cell type.
+            edge_weights: optional ``(edges,)`` weights multiplying each edge's output (PC-DARTS edge
+                normalisation: the softmax of beta over each node's incoming edges); None means 1.
+        """
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        offset = 0
+        for _ in range(self.nodes):
+            node_sum = None
+            for position, state in enumerate(states):
+                edge = offset + position
+                h = self.edges[edge](state, op_weights[edge])
+                if edge_weights is not None:
+                    h = edge_weights[edge] * h
+                node_sum = h if node_sum is None else node_sum + h
+            offset += len(states)
+            states.append(node_sum)
+        return torch.cat(states[-self.multiplier:], dim=1)
+
+
+class SearchNetwork(nn.Module):
+    """The DARTS search network (one-shot supernet) for 32x32-sized images.
+
+    Stem 3x3 conv to ``stem_multiplier * C`` + BN, ``layers`` search cells with reduction cells (channels
+    doubled) at ``layers // 3`` and ``2 * layers // 3``, global average pooling, linear classifier. All
+    normal cells share ``alpha_normal``, all reduction cells ``alpha_reduce`` (each ``edges x candidates``,
+    initialised as ``1e-3 * randn``). Paper setting: C=16, 8 cells, 10 classes (~1.93M weights).
+
+    Args:
+        C: channels of the first cell (even: FactorizedReduce splits them in two).
+        num_classes: output classes.
+        layers: number of cells; at least 3 (two reduction cells and a normal cell).
+        nodes: intermediate nodes per cell.
+        multiplier: nodes concatenated into a cell's output.
+        stem_multiplier: the stem outputs ``stem_multiplier * C`` channels.
+        in_channels: image channels.
+        candidate_ops: candidate operations per edge (see :func:`normalize_candidate_ops`).
+    """
+
+    def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, *, nodes: int = 4,
+                 multiplier: int = 4, stem_multiplier: int = 3, in_channels: int = 3,
+                 candidate_ops: CandidateSpec = None) -> None:
+        super().__init__()
+        _check_int(C, "model.init_channels", minimum=2)
+        if C % 2:
+            raise ConfigError(f"model.init_channels={C}: must be even (FactorizedReduce splits the channels in two).")
+        _check_int(num_classes, "model.num_classes", minimum=1)
+        _check_int(nodes, "model.nodes", minimum=1)
+        _check_int(in_channels, "model.in_channels", minimum=1)
+        _check_int(stem_multiplier, "model.stem_multiplier", minimum=1)
+        if isinstance(multiplier, bool) or not isinstance(multiplier, int) or not 1 <= multiplier <= nodes:
+            raise ConfigError(f"model.multiplier={multiplier!r}: must be an integer in 1..{nodes} (model.nodes).")
+        if isinstance(layers, bool) or not isinstance(layers, int) or layers < 3:
+            raise ConfigError(
+                f"model.layers={layers!r}: a search network needs at least 3 cells to hold its two reduction "
+                f"cells (at layers//3 and 2*layers//3) apart from a normal cell; DARTS searches with 8."
+            )
+        self.candidates: CandidateOps = normalize_candidate_ops(candidate_ops, nodes)
+        self.C, self.num_classes, self.layers = C, num_classes, layers
+        self.nodes, self.multiplier = nodes, multiplier
+
+        C_curr = stem_multiplier * C
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, C_curr, 3, padding=1, bias=False), nn.BatchNorm2d(C_curr))
+        C_prev_prev, C_prev, C_curr = C_curr, C_curr, C
+        self.reduction_positions = (layers // 3, 2 * layers // 3)
+        self.cells = nn.ModuleList()
+        reduction_prev = False
+        for position in range(layers):
+            reduction = position in self.reduction_positions
+            if reduction:
+                C_curr *= 2
+            cell = SearchCell(nodes, multiplier, C_prev_prev, C_prev, C_curr, reduction, reduction_prev,
+                              self.candidates["reduce" if reduction else "normal"])
+            self.cells.append(cell)
+            reduction_prev = reduction
+            C_prev_prev, C_prev = C_prev, multiplier * C_curr
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(C_prev, num_classes)
+
+        edges = num_cell_edges(nodes)
+        self.alpha_normal = nn.Parameter(1e-3 * torch.randn(edges, len(self.candidates["normal"][0])))
+        self.alpha_reduce = nn.Parameter(1e-3 * torch.randn(edges, len(self.candidates["reduce"][0])))
+        self._arch_names = ("alpha_normal", "alpha_reduce")
+
+    # -------------------------------------------------------------------------------- parameters
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """The architecture parameters (``alpha_normal``, ``alpha_reduce``), optimised on the arch split."""
+        return [getattr(self, name) for name in self._arch_names]
+
+    def named_arch_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
+        for name in self._arch_names:
+            yield name, getattr(self, name)
+
+    def named_weight_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
+        """Every parameter that is not an architecture parameter (the supernet's weights)."""
+        for name, parameter in self.named_parameters():
+            if name not in self._arch_names:
+                yield name, parameter
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        """The network weights, optimised on the weight split."""
+        return [parameter for _, parameter in self.named_weight_parameters()]
+
+    def arch_weights(self) -> dict[str, torch.Tensor]:
+        """Softmax of alpha over each edge's candidates, per cell type (detached)."""
+        with torch.no_grad():
+            return {"normal": F.softmax(self.alpha_normal, dim=-1).detach().clone(),
+                    "reduce": F.softmax(self.alpha_reduce, dim=-1).detach().clone()}
+
+    def genotype(self) -> Any:
+        """The discrete architecture derived from the current alphas (see ``networks.nas.derivation``)."""
+        from .derivation import derive_genotype
+
+        weights = self.arch_weights()
+        return derive_genotype(weights["normal"], weights["reduce"], self.candidates["normal"],
+                               self.candidates["reduce"], nodes=self.nodes, multiplier=self.multiplier)
+
+    # ----------------------------------------------------------------------------------- forward
+    def forward(self, x: torch.Tensor, *, detach_arch: bool = False) -> torch.Tensor:
+        """Logits. ``detach_arch=True`` treats alpha as a constant (the weight step needs no alpha gradient
+        and then saves fewer activations)."""
+        alpha_normal, alpha_reduce = self.alpha_normal, self.alpha_reduce
+        if detach_arch:
+            alpha_normal, alpha_reduce = alpha_normal.detach(), alpha_reduce.detach()
+        weights_normal = F.softmax(alpha_normal, dim=-1)
+        weights_reduce = F.softmax(alpha_reduce, dim=-1)
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, weights_reduce if cell.reduction else weights_normal)
+        return self.classifier(self.global_pooling(s1).flatten(1))
+
+
+def _check_int(value: Any, key: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{key}={value!r}: must be an integer >= {minimum}.")

@@ -78,3 +78,23 @@ def test_cli_prints_one_clear_line_for_user_errors(tmp_path: Path) -> None:
     assert "error: CIFAR" in completed.stderr or "error: " in completed.stderr
     assert "Traceback" not in completed.stderr
     assert str(tmp_path / "nowhere") in completed.stderr
+
+
+def test_imagenet_in_the_imagefolder_layout_trains(make_config, tmp_path: Path) -> None:
+    from datamodules.writers import write_image_folder
+
+    write_image_folder(tmp_path / "data" / "imagenet", num_classes=3, images_per_class=4, image_size=80)
+    result = run_job(make_config(
+        "experiment=nas_train_imagenet", "data.num_classes=3", "model.num_classes=3", "data.image_size=64",
+        "+data.resize_size=72", "data.batch_size=4", "data.num_workers=0", "model.init_channels=4",
+        "model.layers=3", "model.auxiliary_weight=0", "model.input_size=64", "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1"))
+    assert "test/acc1" in result["metrics"]
+
+
+def test_imagenet_class_count_mismatch_names_the_key(make_config, tmp_path: Path) -> None:
+    from datamodules.writers import write_image_folder
+
+    write_image_folder(tmp_path / "data" / "imagenet", num_classes=3, images_per_class=1, image_size=32)
+    with pytest.raises(DatasetError, match="data.num_classes"):
+        run_job(make_config("experiment=nas_train_imagenet", "data.num_workers=0"))

@@ -98,3 +98,10 @@ def test_imagenet_class_count_mismatch_names_the_key(make_config, tmp_path: Path
     write_image_folder(tmp_path / "data" / "imagenet", num_classes=3, images_per_class=1, image_size=32)
     with pytest.raises(DatasetError, match="data.num_classes"):
         run_job(make_config("experiment=nas_train_imagenet", "data.num_workers=0"))
+
+
+def test_a_setting_lightning_refuses_becomes_a_config_error(make_config) -> None:
+    # Trainer-level gradient clipping cannot be combined with the search's manual optimization.
+    with pytest.raises(ConfigError, match="Lightning refused"):
+        run_job(make_config("experiment=darts_digits", "model.init_channels=4", "model.layers=3",
+                            "+trainer.gradient_clip_val=5.0", "trainer.max_epochs=1", "+trainer.limit_train_batches=1"))

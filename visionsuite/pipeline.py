@@ -9,6 +9,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
@@ -51,26 +52,17 @@ def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
         datamodule.check_data()  # fail on missing or corrupt data before any logger or folder is created
     model = build(cfg.model, "model")
     _check_num_classes(datamodule, model)
+    ckpt_path = _checkpoint_to_start_from(cfg, output_dir)
+    if mode in ("test", "predict") and ckpt_path is None:
+        raise ConfigError(f"mode={mode} needs a checkpoint: add ckpt_path=<file.ckpt>.")
     trainer = build_trainer(cfg)
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    ckpt_path = _checkpoint_to_start_from(cfg, output_dir)
-    metrics: dict[str, Any] = {}
-    if mode == "train":
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-        metrics.update(_numbers(trainer.callback_metrics))
-        if cfg.get("test_after_fit", True):
-            trainer.test(model, datamodule=datamodule, ckpt_path=_checkpoint_to_test(cfg, trainer))
-    elif mode == "test":
-        if ckpt_path is None:
-            raise ConfigError("mode=test needs a checkpoint: add ckpt_path=<file.ckpt>.")
-        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    else:
-        if ckpt_path is None:
-            raise ConfigError("mode=predict needs a checkpoint: add ckpt_path=<file.ckpt>.")
-        # The module writes its own outputs (see its predict_step / on_predict_epoch_end) into the run folder.
-        trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt_path, return_predictions=False)
+    try:
+        metrics = _run_mode(cfg, mode, trainer, model, datamodule, ckpt_path)
+    except MisconfigurationException as error:
+        raise ConfigError(f"Lightning refused this configuration: {error}") from error
 
     result = {
         "task_name": cfg.task_name,
@@ -84,6 +76,23 @@ def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
         if announce:
             print_summary(result)
     return result
+
+
+def _run_mode(cfg: DictConfig, mode: str, trainer: pl.Trainer, model: Any, datamodule: Any,
+              ckpt_path: str | None) -> dict[str, Any]:
+    """Fit/test/predict as ``mode`` says; return the metrics logged during fitting."""
+    metrics: dict[str, Any] = {}
+    if mode == "train":
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        metrics.update(_numbers(trainer.callback_metrics))
+        if cfg.get("test_after_fit", True):
+            trainer.test(model, datamodule=datamodule, ckpt_path=_checkpoint_to_test(cfg, trainer))
+    elif mode == "test":
+        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    else:
+        # The module writes its own outputs (see its predict_step / on_predict_epoch_end) into the run folder.
+        trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt_path, return_predictions=False)
+    return metrics
 
 
 def optimized_metric(cfg: DictConfig, result: dict[str, Any]) -> float | None:

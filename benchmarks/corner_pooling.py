@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import torch
 
-from networks.detection.corner_pooling import bottom_pool, left_pool, right_pool, top_pool
+from networks.detection.corner_pooling import bottom_pool, left_pool, reference_pool, right_pool, top_pool
 
 Pool = Callable[[torch.Tensor], torch.Tensor]
 OURS: dict[str, Pool] = {"top": top_pool, "left": left_pool, "bottom": bottom_pool, "right": right_pool}
@@ -48,24 +48,6 @@ def scan_pool(x: torch.Tensor, direction: str) -> torch.Tensor:
     return torch.stack(out, dim=axis)  # type: ignore[arg-type]
 
 
-def naive_pool(x: torch.Tensor, direction: str) -> torch.Tensor:
-    """One ``torch.max`` over the slice of the definition per output element."""
-    height, width = x.shape[-2:]
-    rows = []
-    for i in range(height):
-        row = []
-        for j in range(width):
-            if direction == "top":
-                window = x[..., i:, j]
-            elif direction == "bottom":
-                window = x[..., : i + 1, j]
-            elif direction == "left":
-                window = x[..., i, j:]
-            else:
-                window = x[..., i, : j + 1]
-            row.append(window.max(dim=-1).values)
-        rows.append(torch.stack(row, dim=-1))
-    return torch.stack(rows, dim=-2)
 
 
 def forward_backward(
@@ -105,7 +87,7 @@ def check_equal(direction: str, device: torch.device) -> None:
     x = torch.randn(1, 3, 9, 11, generator=generator).to(device)
     grad = torch.randn(1, 3, 9, 11, generator=generator).to(device)
     ours = forward_backward(OURS[direction], x, grad)
-    for other in (lambda t: scan_pool(t, direction), lambda t: naive_pool(t, direction)):
+    for other in (lambda t: scan_pool(t, direction), lambda t: reference_pool(t, direction)):
         torch.testing.assert_close(OURS[direction](x), other(x))
         torch.testing.assert_close(ours, forward_backward(other, x, grad))
 
@@ -138,7 +120,7 @@ def main() -> None:
         small_times = time_interleaved(
             {
                 "cummax": lambda d=direction: forward_backward(OURS[d], small, small_grad),
-                "naive": lambda d=direction: forward_backward(lambda t: naive_pool(t, d), small, small_grad),
+                "naive": lambda d=direction: forward_backward(lambda t: reference_pool(t, d), small, small_grad),
             },
             max(1, args.repeats // 3),
             warmup=1,

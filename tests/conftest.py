@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -32,3 +33,16 @@ def make_config(tmp_path: Path):
         return compose_config(list(overrides), output_dir or tmp_path / "run", data_dir=tmp_path / "data")
 
     return factory
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread, restoring the previous count afterwards.
+
+    Tests made of many small tensor operations (search networks, detection decoding) are up to 10x
+    slower with OpenMP's second thread when the two cores are shared with other processes.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -161,3 +161,27 @@ class CascadeCornerPooling(nn.Module):
 
     def extra_repr(self) -> str:
         return f"corner={self.corner!r}"
+
+
+def reference_pool(x: torch.Tensor, direction: str) -> torch.Tensor:
+    """The definition of methods-vision.md, one output element at a time (a ``torch.max`` over a slice).
+
+    Slow on purpose: the reference that tests and ``benchmarks/corner_pooling.py`` compare the cummax
+    pools against. ``direction`` is ``top``, ``bottom``, ``left`` or ``right``.
+    """
+    height, width = x.shape[-2:]
+    rows = []
+    for i in range(height):
+        row = []
+        for j in range(width):
+            if direction == "top":
+                window = x[..., i:, j]
+            elif direction == "bottom":
+                window = x[..., : i + 1, j]
+            elif direction == "left":
+                window = x[..., i, j:]
+            else:
+                window = x[..., i, : j + 1]
+            row.append(window.max(dim=-1).values)
+        rows.append(torch.stack(row, dim=-1))
+    return torch.stack(rows, dim=-2)

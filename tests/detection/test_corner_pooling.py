@@ -10,30 +10,10 @@ from networks.detection.corner_pooling import (
     CenterPooling,
     bottom_pool,
     left_pool,
+    reference_pool,
     right_pool,
     top_pool,
 )
-
-
-def naive_pool(x: torch.Tensor, direction: str) -> torch.Tensor:
-    """The definitions of methods-vision.md, one output element at a time (``torch.max`` over a slice)."""
-    height, width = x.shape[-2:]
-    rows = []
-    for i in range(height):
-        row = []
-        for j in range(width):
-            if direction == "top":
-                window = x[..., i:, j]
-            elif direction == "bottom":
-                window = x[..., : i + 1, j]
-            elif direction == "left":
-                window = x[..., i, j:]
-            else:
-                window = x[..., i, : j + 1]
-            row.append(window.max(dim=-1).values)
-        rows.append(torch.stack(row, dim=-1))
-    return torch.stack(rows, dim=-2)
-
 
 POOLS = {"top": top_pool, "bottom": bottom_pool, "left": left_pool, "right": right_pool}
 
@@ -43,7 +23,7 @@ def test_pool_values_and_gradients_match_naive_loops(direction: str) -> None:
     torch.manual_seed(0)
     x = torch.randn(2, 3, 7, 9, dtype=torch.float64, requires_grad=True)
     x_naive = x.detach().clone().requires_grad_(True)
-    fast, slow = POOLS[direction](x), naive_pool(x_naive, direction)
+    fast, slow = POOLS[direction](x), reference_pool(x_naive, direction)
     torch.testing.assert_close(fast, slow, rtol=0, atol=0)
     weights = torch.randn_like(fast)
     (fast * weights).sum().backward()
@@ -71,10 +51,10 @@ def _cascade_by_formula(
 ) -> torch.Tensor:
     """methods-vision.md, top-left: u1 = Left(conv(x)); v1 = Top(conv3x3(conv(x) + u1)); u2 = Top(conv(x));
     v2 = Left(conv3x3(conv(x) + u2)); then the tail on v1 + v2 (bottom-right mirrors with Bottom/Right)."""
-    u1 = naive_pool(module.look_1(x), second)
-    v1 = naive_pool(module.cascade_conv_1(module.conv_1(x) + u1), first)
-    u2 = naive_pool(module.look_2(x), first)
-    v2 = naive_pool(module.cascade_conv_2(module.conv_2(x) + u2), second)
+    u1 = reference_pool(module.look_1(x), second)
+    v1 = reference_pool(module.cascade_conv_1(module.conv_1(x) + u1), first)
+    u2 = reference_pool(module.look_2(x), first)
+    v2 = reference_pool(module.cascade_conv_2(module.conv_2(x) + u2), second)
     tail = module.tail
     merged = torch.relu(tail.pooled_bn(tail.pooled_conv(v1 + v2)) + tail.skip_bn(tail.skip_conv(x)))
     return tail.out_conv(merged)
@@ -95,8 +75,8 @@ def test_center_pooling_equals_the_formula() -> None:
     torch.manual_seed(3)
     module = CenterPooling(5, pool_channels=3).double().eval()
     x = torch.randn(1, 5, 6, 8, dtype=torch.float64)
-    column_max = naive_pool(naive_pool(module.column_conv(x), "top"), "bottom")
-    row_max = naive_pool(naive_pool(module.row_conv(x), "left"), "right")
+    column_max = reference_pool(reference_pool(module.column_conv(x), "top"), "bottom")
+    row_max = reference_pool(reference_pool(module.row_conv(x), "left"), "right")
     # Bottom(Top(.)) is the maximum of the whole column, Right(Left(.)) of the whole row.
     features = module.column_conv(x)
     torch.testing.assert_close(column_max, features.amax(dim=2, keepdim=True).expand_as(features))

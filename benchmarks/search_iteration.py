@@ -4,13 +4,18 @@ Issue 3 targets: second order at most 2.6x and amended at most 3.1x the wall tim
 forward/backward passes gives 2.5x and 3.0x). Measured in one run, on one machine, on the DARTS search
 network (C=16, 8 cells, 32x32 inputs, batch 64 by default). Prints one JSON object.
 
+Issue 4 adds, in the same run and at the same batch size: the PC-DARTS search network (K=4 partial channels
++ edge normalisation, first order) against the DARTS one (first order); targets PC-DARTS <= 0.30x the
+saved-activation memory and <= 0.35x the time of DARTS (arXiv:1907.05737: batch 64 -> 256 in the same
+memory). And the per-iteration cost of each P-DARTS stage (5 / 11 / 17 cells over 8 / 5 / 3 candidates).
+
 Saved-activation memory is measured with ``torch.autograd.graph.saved_tensors_hooks``: every tensor that
 autograd saves for a backward pass is counted once per storage while it is alive (until its graph is
 freed), and the peak over the iteration is reported. Weight-shaped leaf tensors (the parameters and the
 virtual / perturbed weight copies of second order and amended) are not activations and are left out.
 
     python benchmarks/search_iteration.py [--batch-size 64] [--repeats 3] [--threads N] [--device cpu|cuda]
-                                          [--channels-last]
+                                          [--channels-last] [--parts modes,pcdarts,pdarts]
 """
 
 from __future__ import annotations
@@ -31,6 +36,13 @@ from networks.nas.search_space import SearchNetwork
 
 MODES = ("first_order", "second_order", "amended")
 TARGETS = {"second_order": 2.6, "amended": 3.1}
+PCDARTS_TARGETS = {"time_vs_darts": 0.35, "activation_memory_vs_darts": 0.30}
+# P-DARTS stages on CIFAR: cells and candidates per edge (the stage-2/3 candidates are an example survivor set).
+PDARTS_STAGES = {
+    "stage1": (5, None),
+    "stage2": (11, ["none", "max_pool_3x3", "skip_connect", "sep_conv_3x3", "dil_conv_3x3"]),
+    "stage3": (17, ["none", "skip_connect", "sep_conv_3x3"]),
+}
 
 
 class SavedActivationMeter:
@@ -86,11 +98,13 @@ class _Held:
         self.tensor = tensor
 
 
-def make_setup(args: argparse.Namespace, mode: str) -> dict[str, Any]:
+def make_setup(args: argparse.Namespace, mode: str, **network_options: Any) -> dict[str, Any]:
     torch.manual_seed(0)
     device = torch.device(args.device)
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
-    network = SearchNetwork(args.init_channels, 10, args.layers).to(device, memory_format=memory_format).train()
+    layers = network_options.pop("layers", args.layers)
+    network = SearchNetwork(args.init_channels, 10, layers, **network_options)
+    network = network.to(device, memory_format=memory_format).train()
     weight_optimizer = torch.optim.SGD(network.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     arch_optimizer = torch.optim.Adam(network.arch_parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
     generator = torch.Generator().manual_seed(1)
@@ -128,8 +142,8 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def measure(args: argparse.Namespace, mode: str) -> dict[str, Any]:
-    setup = make_setup(args, mode)
+def measure(args: argparse.Namespace, mode: str, **network_options: Any) -> dict[str, Any]:
+    setup = make_setup(args, mode, **network_options)
     for _ in range(args.warmup):  # also fills the momentum buffers used by second order
         iteration(setup)
     times = []
@@ -162,12 +176,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--channels-last", action="store_true", help="channels-last weights and images")
+    parser.add_argument("--parts", default="modes,pcdarts,pdarts",
+                        help="comma-separated: modes (gradient modes), pcdarts (vs DARTS), pdarts (per stage)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    results = {mode: measure(args, mode) for mode in MODES}
-    base_time = results["first_order"]["seconds_per_iteration"]
-    base_memory = results["first_order"]["saved_activation_peak_mb"]
+    parts = set(args.parts.split(","))
+    results = {mode: measure(args, mode) for mode in MODES} if "modes" in parts else {}
+    darts = results.get("first_order") or measure(args, "first_order")
+    base_time, base_memory = darts["seconds_per_iteration"], darts["saved_activation_peak_mb"]
     for mode, result in results.items():
         result["time_vs_first_order"] = round(result["seconds_per_iteration"] / base_time, 3)
         result["activation_memory_vs_first_order"] = round(result["saved_activation_peak_mb"] / base_memory, 3)
@@ -186,6 +203,23 @@ def main() -> None:
         "torch": torch.__version__,
         "modes": results,
     }
+    if "pcdarts" in parts:
+        pc = measure(args, "first_order", partial_channel_k=4, edge_normalization=True)
+        ratios = {"time_vs_darts": round(pc["seconds_per_iteration"] / base_time, 3),
+                  "activation_memory_vs_darts": round(pc["saved_activation_peak_mb"] / base_memory, 3)}
+        report["pcdarts_vs_darts"] = {
+            "darts_first_order": {"seconds_per_iteration": round(base_time, 4), "saved_activation_peak_mb": base_memory},
+            "pcdarts_k4_first_order": {**pc, "seconds_per_iteration": round(pc["seconds_per_iteration"], 4)},
+            **ratios, "targets": PCDARTS_TARGETS,
+            "meets_targets": all(ratios[key] <= PCDARTS_TARGETS[key] for key in PCDARTS_TARGETS),
+        }
+    if "pdarts" in parts:
+        stages = {}
+        for name, (layers, candidates) in PDARTS_STAGES.items():
+            result = measure(args, "first_order", layers=layers, candidate_ops=candidates)
+            stages[name] = {"cells": layers, "candidates_per_edge": len(candidates or range(8)),
+                            **result, "seconds_per_iteration": round(result["seconds_per_iteration"], 4)}
+        report["pdarts_stages_first_order"] = stages
     print(json.dumps(report, indent=2))
 
 

@@ -184,15 +184,7 @@ class ClassificationDataModule(pl.LightningDataModule):
         self.test_dataset = self.build_test_dataset(eval_transform)
 
         if self.search_split:
-            num_weights = int(math.floor(self.search_split_fraction * num_train))
-            if not 0 < num_weights < num_train:
-                raise ConfigError(
-                    f"data.search_split_fraction={self.search_split_fraction} leaves an empty part of the "
-                    f"{num_train}-image training set ({num_weights} for the weights, "
-                    f"{num_train - num_weights} for the architecture)."
-                )
-            weights_indices = list(range(num_weights))
-            arch_indices = list(range(num_weights, num_train))
+            weights_indices, arch_indices = self.search_split_indices(raw_train, num_train)
             self.search_weights_dataset = TransformedSubset(raw_train, weights_indices, train_transform)
             self.search_arch_dataset = TransformedSubset(raw_train, arch_indices, train_transform)
             self.train_dataset = self.search_weights_dataset
@@ -210,6 +202,18 @@ class ClassificationDataModule(pl.LightningDataModule):
                 self.train_dataset = TransformedSubset(raw_train, None, train_transform)
                 self.val_dataset = self.test_dataset
         self._is_set_up = True
+
+    def search_split_indices(self, raw_train: Dataset, num_train: int) -> tuple[list[int], list[int]]:
+        """(weights, architecture) indices of the search split: the first ``search_split_fraction`` of the
+        training set and the rest (DARTS). Subclasses may pick other subsets (ImageNet: class-balanced)."""
+        num_weights = int(math.floor(self.search_split_fraction * num_train))
+        if not 0 < num_weights < num_train:
+            raise ConfigError(
+                f"data.search_split_fraction={self.search_split_fraction} leaves an empty part of the "
+                f"{num_train}-image training set ({num_weights} for the weights, "
+                f"{num_train - num_weights} for the architecture)."
+            )
+        return list(range(num_weights)), list(range(num_weights, num_train))
 
     def hold_out_indices(self, num_train: int) -> tuple[list[int], list[int]]:
         """Sorted (training, held-out) indices for ``val_fraction``; depends only on ``seed`` and the size."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import torch
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
@@ -74,6 +75,9 @@ class ImageNetDataModule(ClassificationDataModule):
         resize_size: Short side after the evaluation resize (before the centre crop).
         batch_size, eval_batch_size, num_workers, pin_memory, seed, val_fraction, search_split,
         search_split_fraction, drop_last: see :class:`ClassificationDataModule`.
+        search_subset_fractions: ``[weights, architecture]`` fractions of every class of the training set for
+            the search split, e.g. ``[0.1, 0.025]`` (PC-DARTS ImageNet search, arXiv:1907.05737 Sec. 4.3):
+            class-balanced, disjoint subsets drawn with ``seed``. None: ``search_split_fraction`` (DARTS).
     """
 
     in_channels = 3
@@ -93,6 +97,7 @@ class ImageNetDataModule(ClassificationDataModule):
         search_split: bool = False,
         search_split_fraction: float = 0.5,
         drop_last: bool = False,
+        search_subset_fractions: list[float] | None = None,
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -113,6 +118,16 @@ class ImageNetDataModule(ClassificationDataModule):
             raise ConfigError(
                 f"data.resize_size ({resize_size}) must be >= data.image_size ({image_size}) for the centre crop."
             )
+        if search_subset_fractions is not None:
+            fractions = list(search_subset_fractions)
+            if (len(fractions) != 2 or any(isinstance(f, bool) or not isinstance(f, (int, float)) or f <= 0 for f in fractions)
+                    or sum(fractions) > 1):
+                raise ConfigError(
+                    "data.search_subset_fractions must be two positive fractions [weights, architecture] of each "
+                    f"class with a sum <= 1 (PC-DARTS: [0.1, 0.025]), got {search_subset_fractions!r}."
+                )
+            search_subset_fractions = [float(f) for f in fractions]
+        self.search_subset_fractions = search_subset_fractions
         self.save_hyperparameters(logger=False)
         self.data_dir = Path(data_dir).expanduser()
         self.num_classes = num_classes
@@ -147,6 +162,30 @@ class ImageNetDataModule(ClassificationDataModule):
                 f"data.num_classes={self.num_classes}; set data.num_classes={len(classes['train'])} or fix "
                 "the folders."
             )
+
+    def search_split_indices(self, raw_train: Dataset, num_train: int) -> tuple[list[int], list[int]]:
+        """Class-balanced subsets when ``search_subset_fractions`` is set: from every class, a seeded random
+        ``weights`` fraction of its images for the weights and a disjoint ``architecture`` fraction for alpha
+        (at least one image each)."""
+        if self.search_subset_fractions is None:
+            return super().search_split_indices(raw_train, num_train)
+        weights_fraction, arch_fraction = self.search_subset_fractions
+        by_class: dict[int, list[int]] = {}
+        for index, target in enumerate(raw_train.targets):  # type: ignore[attr-defined]
+            by_class.setdefault(int(target), []).append(index)
+        generator = torch.Generator().manual_seed(self.seed)
+        weights_indices, arch_indices = [], []
+        for target in sorted(by_class):
+            members = by_class[target]
+            if len(members) < 2:
+                raise DatasetError(f"class {target} of {self.data_dir / 'train'} has {len(members)} image(s); the "
+                                   "class-balanced search subsets need at least 2 per class.")
+            order = [members[i] for i in torch.randperm(len(members), generator=generator).tolist()]
+            num_weights = max(1, round(weights_fraction * len(members)))
+            num_arch = max(1, min(len(members) - num_weights, round(arch_fraction * len(members))))
+            weights_indices += order[:num_weights]
+            arch_indices += order[num_weights:num_weights + num_arch]
+        return sorted(weights_indices), sorted(arch_indices)
 
     def build_train_dataset(self, transform: Transform | None) -> Dataset:
         return StrictImageFolder(self.data_dir / "train", transform=transform)

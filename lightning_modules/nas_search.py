@@ -22,6 +22,15 @@ Outputs in the run directory (``trainer.default_root_dir``):
 * at the end of fit: ``genotype.json`` (format of ``networks.nas.genotypes``, with metadata), the
   final ``genotype.txt`` and diagrams; ``self.artifacts`` names them for ``result.json`` and for later
   phases (``inputs: {model.genotype: search.genotype}``).
+
+PC-DARTS (``partial_channel_k``, ``edge_normalization``) and the ImageNet stem are options of the search
+space, so they combine with every ``arch_gradient``. P-DARTS (``progressive``, arXiv:1904.12760) makes the
+run one stage of a progressive search (``networks.nas.progressive``): the stage's depth and skip-connect
+dropout come from the stage lists, ``candidate_ops`` may be the previous stage's ``candidates.json``, and
+at the end a non-final stage drops the weakest candidates of every edge and writes ``candidates.json``
+(plus ``surviving_ops.png`` / ``candidates.txt``; artifact ``candidates``); the genotype keeps at most
+``max_skip_connect`` skip-connects in the normal cell. The checkpoint carries the stage and the
+candidate operations (``checkpoint["progressive"]``); resuming it into another stage is an error.
 """
 
 from __future__ import annotations
@@ -41,8 +50,16 @@ from torch.nn import functional as F
 from lightning_modules.classification import accuracy_metrics, ensure_finite
 from networks.nas.arch_gradients import ARCH_GRADIENTS, average_across_processes, build_arch_gradient
 from networks.nas.genotypes import Genotype, save_genotype_json
-from networks.nas.search_space import SearchNetwork
-from networks.nas.visualize import genotype_text, plot_arch_weights, plot_cell
+from networks.nas.progressive import (
+    StagePlan,
+    drop_weakest,
+    load_candidates_json,
+    save_candidates_json,
+    skip_dropout_rate,
+    stage_plan,
+)
+from networks.nas.search_space import SearchNetwork, edge_inputs, normalize_candidate_ops
+from networks.nas.visualize import genotype_text, plot_arch_weights, plot_cell, state_name
 from visionsuite.errors import ConfigError, TrainingDivergedError
 
 log = logging.getLogger(__name__)
@@ -53,6 +70,7 @@ Batch = Sequence[torch.Tensor]
 
 ARCHITECTURE_DIR = "architecture"
 GENOTYPE_FILE = "genotype.json"
+CANDIDATES_FILE = "candidates.json"
 IMAGE_FILES = {"arch_weights": "arch_weights.png", "normal_cell": "normal_cell.png",
                "reduction_cell": "reduction_cell.png"}
 
@@ -69,7 +87,14 @@ class ArchitectureSearch(pl.LightningModule):
         multiplier: nodes concatenated into a cell's output (4).
         stem_multiplier: stem channels = ``stem_multiplier * C`` (3).
         candidate_ops: candidate operations per edge (None: all eight DARTS primitives); see
-            :func:`~networks.nas.search_space.normalize_candidate_ops`.
+            :func:`~networks.nas.search_space.normalize_candidate_ops`; or the path of a ``candidates.json``
+            written by an earlier P-DARTS stage.
+        partial_channel_k: PC-DARTS K (1: off; CIFAR 4, ImageNet 2).
+        edge_normalization: PC-DARTS edge normalisation (beta, optimised with alpha).
+        stem: ``cifar`` or ``imagenet`` (three stride-2 convs, the PC-DARTS ImageNet search network).
+        progressive: P-DARTS stage settings ``{stage, layers, drop_ops, skip_dropout, max_skip_connect}``
+            (None: a single-stage search); when set, the network has ``layers[stage - 1]`` cells and
+            ``layers`` is not used. See :func:`~networks.nas.progressive.stage_plan`.
         arch_gradient: ``first_order``, ``second_order`` or ``amended``.
         eta: the Amended-DARTS scale (``amended`` only).
         arch_warmup_epochs: epochs that train only the weights before alpha is updated.
@@ -104,10 +129,26 @@ class ArchitectureSearch(pl.LightningModule):
         experiment: str | None = None,
         draw_every_n_epochs: int = 1,
         channels_last: bool = False,
+        partial_channel_k: int = 1,
+        edge_normalization: bool = False,
+        stem: str = "cifar",
+        progressive: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if isinstance(candidate_ops, (DictConfig, ListConfig)):
             candidate_ops = OmegaConf.to_container(candidate_ops, resolve=True)
+        if isinstance(progressive, DictConfig):
+            progressive = OmegaConf.to_container(progressive, resolve=True)
+        if isinstance(candidate_ops, (str, Path)):
+            candidate_ops = load_candidates_json(candidate_ops)
+        self.plan: StagePlan | None = None
+        if progressive is not None:
+            if not isinstance(progressive, Mapping):
+                raise ConfigError(f"model.progressive must be a mapping (stage, layers, drop_ops, skip_dropout, "
+                                  f"max_skip_connect) or null, got {progressive!r}.")
+            normalized = normalize_candidate_ops(candidate_ops, nodes)
+            self.plan = stage_plan(progressive, min(len(normalized[cell][0]) for cell in normalized))
+            layers = self.plan.layers
         if isinstance(arch_warmup_epochs, bool) or not isinstance(arch_warmup_epochs, int) or arch_warmup_epochs < 0:
             raise ConfigError(f"model.arch_warmup_epochs={arch_warmup_epochs!r}: must be an integer >= 0.")
         if gradient_clip_val is not None and not float(gradient_clip_val) >= 0:
@@ -119,7 +160,11 @@ class ArchitectureSearch(pl.LightningModule):
         self.automatic_optimization = False
         self.net = SearchNetwork(init_channels, num_classes, layers, nodes=nodes, multiplier=multiplier,
                                  stem_multiplier=stem_multiplier, in_channels=in_channels,
-                                 candidate_ops=candidate_ops)
+                                 candidate_ops=candidate_ops, partial_channel_k=partial_channel_k,
+                                 edge_normalization=edge_normalization, stem=stem)
+        # The hparams (and so the checkpoint) carry the operations actually searched and the stage's depth.
+        self.hparams["candidate_ops"] = self.candidate_ops_lists()
+        self.hparams["layers"] = layers
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         self.weight_optimizer_factory = weight_optimizer
@@ -135,8 +180,26 @@ class ArchitectureSearch(pl.LightningModule):
         return self.net(images.contiguous(memory_format=self.memory_format))
 
     def genotype(self) -> Genotype:
-        """The genotype derived from the current alphas."""
-        return self.net.genotype()
+        """The genotype derived from the current alphas (P-DARTS: at most ``max_skip_connect`` skips)."""
+        return self.net.genotype(max_skip_connect=self.plan.max_skip_connect if self.plan else None)
+
+    def candidate_ops_lists(self) -> dict[str, list[list[str]]]:
+        """The candidate operations of every edge, as plain lists."""
+        return {cell: [list(ops) for ops in per_edge] for cell, per_edge in self.net.candidates.items()}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.plan is not None:
+            checkpoint["progressive"] = {"stage": self.plan.stage, "candidate_ops": self.candidate_ops_lists()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("progressive")
+        current = None if self.plan is None else {"stage": self.plan.stage, "candidate_ops": self.candidate_ops_lists()}
+        if saved != current and (saved is not None or current is not None):
+            raise ConfigError(
+                "The checkpoint belongs to another search stage or candidate set: it holds "
+                f"{_describe_stage(saved)}, this run is {_describe_stage(current)}. Resume a P-DARTS stage from "
+                "its own checkpoints/last.ckpt (resume=<run dir> does)."
+            )
 
     def configure_optimizers(self) -> Any:
         if self.weight_optimizer_factory is None or self.arch_optimizer_factory is None:
@@ -163,6 +226,12 @@ class ArchitectureSearch(pl.LightningModule):
                               "data.search_split=true (weights train on one part, the architecture on the other).")
 
     # ---------------------------------------------------------------------------- training
+    def on_train_epoch_start(self) -> None:
+        if self.plan is not None:  # P-DARTS: skip-connect dropout decayed during the stage
+            rate = skip_dropout_rate(self.plan.skip_dropout, self.current_epoch, int(self.trainer.max_epochs or 1))
+            self.net.set_skip_dropout(rate)
+            self.log("train/skip_dropout", rate, on_step=False, on_epoch=True)
+
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         train_batch, val_batch = (self._formatted(part) for part in _split_search_batch(batch))
         weight_optimizer, arch_optimizer = self.optimizers()
@@ -260,14 +329,42 @@ class ArchitectureSearch(pl.LightningModule):
                 arch_gradient=self.hparams.arch_gradient,
                 eta=self.hparams.eta if self.hparams.arch_gradient == "amended" else None,
                 arch_weights={cell: value.cpu().numpy().round(6) for cell, value in weights.items()},
-                candidate_ops={cell: [list(ops) for ops in per_edge] for cell, per_edge in self.net.candidates.items()},
+                candidate_ops=self.candidate_ops_lists(),
+                partial_channel_k=self.hparams.partial_channel_k,
+                edge_weights=({cell: value.cpu().numpy().round(6) for cell, value in self.net.edge_weights().items()}
+                              if self.net.edge_normalization else None),
+                stage=self.plan.stage if self.plan else None,
+                max_skip_connect=self.plan.max_skip_connect if self.plan else None,
             )
             log.info("Search finished: %s\n%s", run_dir / GENOTYPE_FILE, genotype_text(genotype))
         else:
             files = {name: run_dir / file for name, file in IMAGE_FILES.items()}
             files["genotype_text"] = run_dir / "genotype.txt"
+        if self.plan is not None and not self.plan.is_last:
+            files.update(self._write_survivors(run_dir))
         self.trainer.strategy.barrier("genotype_written")
         self.artifacts = {"genotype": str(run_dir / GENOTYPE_FILE), **{name: str(path) for name, path in files.items()}}
+
+    def _write_survivors(self, run_dir: Path) -> dict[str, Path]:
+        """P-DARTS: drop the weakest candidates of every edge; write, log and draw the survivors (rank 0)."""
+        weights = self.net.arch_weights()
+        survivors = {cell: drop_weakest(weights[cell], self.net.candidates[cell], self.plan.drop_ops)
+                     for cell in self.net.candidates}
+        files = {"candidates": run_dir / CANDIDATES_FILE, "surviving_ops": run_dir / "surviving_ops.png",
+                 "candidates_text": run_dir / "candidates.txt"}
+        if not self.trainer.is_global_zero:
+            return files
+        save_candidates_json(files["candidates"], survivors, stage=self.plan.stage, experiment=self.hparams.experiment,
+                             dropped_per_edge=self.plan.drop_ops)
+        text = candidates_text(survivors, self.net.nodes)
+        files["candidates_text"].write_text(text, encoding="utf-8")
+        kept = {cell: _kept_weights(weights[cell], self.net.candidates[cell], survivors[cell]) for cell in survivors}
+        plot_arch_weights(kept, survivors, files["surviving_ops"], nodes=self.net.nodes,
+                          title=f"stage {self.plan.stage}: surviving operations (weights at the end of the stage)")
+        log.info("Stage %d: %d candidates per edge survive:\n%s", self.plan.stage,
+                 len(survivors["normal"][0]), text)
+        publish_to_loggers(self.loggers, {"surviving_ops": files["surviving_ops"]}, text, self.global_step)
+        return files
 
     def size_report(self) -> dict[str, float]:
         """Weights of the search network in millions (DARTS: ~1.93M at C=16, 8 cells) and alpha entries."""
@@ -275,6 +372,29 @@ class ArchitectureSearch(pl.LightningModule):
             "params_m": round(sum(p.numel() for p in self.net.weight_parameters()) / 1e6, 4),
             "arch_params": sum(p.numel() for p in self.net.arch_parameters()),
         }
+
+
+def _describe_stage(state: Mapping[str, Any] | None) -> str:
+    if state is None:
+        return "no P-DARTS stage"
+    sizes = sorted({len(ops) for per_edge in state["candidate_ops"].values() for ops in per_edge})
+    return f"stage {state['stage']} with {'/'.join(map(str, sizes))} candidates per edge"
+
+
+def _kept_weights(weights: torch.Tensor, before: Sequence[Sequence[str]], after: Sequence[Sequence[str]]) -> np.ndarray:
+    """The weights of the surviving candidates, edge by edge, in the survivors' order."""
+    matrix = weights.cpu().numpy()
+    return np.array([[matrix[edge, list(before[edge]).index(op)] for op in ops] for edge, ops in enumerate(after)])
+
+
+def candidates_text(candidates: Mapping[str, Sequence[Sequence[str]]], nodes: int) -> str:
+    """One line per edge: ``c_{k-2} -> 0: sep_conv_3x3, skip_connect, ...`` for both cell types."""
+    lines = []
+    for cell in ("normal", "reduce"):
+        lines.append(f"{cell} cell:")
+        for (node, state), ops in zip(edge_inputs(nodes), candidates[cell], strict=True):
+            lines.append(f"  {state_name(state)} -> {node}: {', '.join(ops)}")
+    return "\n".join(lines) + "\n"
 
 
 def _split_search_batch(batch: Any) -> tuple[Batch, Batch]:

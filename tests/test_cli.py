@@ -18,11 +18,14 @@ def result_files(root: Path) -> list[Path]:
 
 
 def test_default_job_runs_and_prints_a_summary(tmp_path: Path) -> None:
-    completed = run_cli("trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
-                        "+trainer.limit_test_batches=1", "logger=csv", cwd=tmp_path)
+    # The default job (P-DARTS search in three stages, then training the found cell), shrunk to seconds.
+    completed = run_cli("trainer.max_epochs=1", "++trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+                        "+trainer.limit_test_batches=1", "logger=csv", "model.init_channels=4", cwd=tmp_path,
+                        env={"OMP_NUM_THREADS": "1"})
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "run finished" in completed.stderr and "test/acc1" in completed.stderr
-    [result] = result_files(tmp_path / "logs" / "nas_train_digits")
+    assert "normal cell" in completed.stderr and "stage3.normal_cell" in completed.stderr
+    [result] = (tmp_path / "logs" / "pdarts_digits_search_and_train" / "runs").glob("*/result.json")
     assert json.loads(result.read_text())["metrics"]["test/acc1"] >= 0
 
 

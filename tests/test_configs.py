@@ -18,10 +18,14 @@ def test_every_experiment_composes(make_config, experiment: str) -> None:
     assert cfg.model._target_ or cfg.phases
 
 
-def test_default_job_is_the_pdarts_cell_on_embedded_digits(make_config) -> None:
+def test_default_job_is_the_pdarts_search_then_train_on_embedded_digits(make_config) -> None:
     cfg = make_config()
-    assert cfg.data._target_ == "datamodules.digits.DigitsDataModule"
-    assert cfg.model.genotype == "PDARTS"
+    assert list(cfg.phases) == ["stage1", "stage2", "stage3", "train"]
+    assert [cfg.phases[f"stage{k}"].experiment for k in (1, 2, 3)] == ["pdarts_stage_digits"] * 3
+    assert cfg.phases.train.experiment == "nas_train_digits"
+    assert cfg.phases.train.inputs["model.genotype"] == "stage3.genotype"
+    stage = make_config("experiment=pdarts_stage_digits")
+    assert stage.data._target_ == "datamodules.digits.DigitsDataModule"
 
 
 def test_cifar10_evaluation_settings_are_the_papers(make_config) -> None:

@@ -34,4 +34,7 @@ def print_summary(result: Mapping[str, Any], console: Console | None = None) -> 
         table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
     for phase in result.get("phases") or []:
         table.add_row(f"phase {phase['name']}", f"{phase['status']}: {phase['output_dir']}")
+    texts = [path for name, path in (result.get("artifacts") or {}).items() if name.split(".")[-1] == "genotype_text"]
+    if texts and Path(texts[-1]).is_file():  # a search's (last) genotype, as readable text
+        table.add_row("genotype", Path(texts[-1]).read_text(encoding="utf-8").strip())
     console.print(Panel(table, title="visionsuite: run finished", expand=False))

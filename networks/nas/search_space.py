@@ -13,9 +13,16 @@ The space is the one every DARTS-family method searches; the methods differ in o
   list for all edges or one list per edge and cell type. P-DARTS (arXiv:1904.12760) shrinks these lists
   between its stages; every edge of a cell type must have the same number of candidates so that alpha
   stays a matrix.
-* PC-DARTS (arXiv:1907.05737) partial channels and edge normalisation: :meth:`SearchCell.forward` takes
-  optional per-edge weights (the softmax of ``beta`` over each node's incoming edges); the partial-channel
-  sampling belongs inside :class:`MixedOp`.
+* PC-DARTS (arXiv:1907.05737, Sec. 3.2-3.3): ``partial_channel_k`` (K) sends the first C/K channels of an
+  edge's input through the mixed op (whose operations are built with C/K channels) and lets the rest
+  bypass it (2x2 max-pool on stride-2 edges), then shuffles the channels in K groups;
+  ``edge_normalization`` adds ``beta_normal`` / ``beta_reduce`` (one weight per edge), and a node's input
+  becomes ``sum_i softmax(beta over the node's incoming edges)_i * MixedOp_i``. beta is an architecture
+  parameter like alpha, so every architecture-gradient mode and the architecture optimizer treat it alike.
+* P-DARTS (arXiv:1904.12760, Sec. 3.3): ``skip_dropout`` (settable with :meth:`SearchNetwork.set_skip_dropout`)
+  applies dropout after the identity skip-connect of every edge during training.
+* ``stem="imagenet"``: the three stride-2 3x3 convolutions of the ImageNet search network (PC-DARTS searches
+  directly on ImageNet); cells then start at 1/8 of the input resolution.
 
 How alpha gets its gradient (first order, second order, Amended-DARTS) is not part of the space: see
 ``networks.nas.arch_gradients``.
@@ -32,7 +39,7 @@ from torch import nn
 
 from visionsuite.errors import ConfigError
 
-from .operations import OPS, PRIMITIVES, FactorizedReduce, ReLUConvBN, Zero
+from .operations import OPS, PRIMITIVES, FactorizedReduce, Identity, ReLUConvBN, Zero
 
 __all__ = [
     "CELL_TYPES",
@@ -42,9 +49,11 @@ __all__ = [
     "edge_inputs",
     "normalize_candidate_ops",
     "num_cell_edges",
+    "channel_shuffle",
 ]
 
 CELL_TYPES = ("normal", "reduce")
+STEMS = ("cifar", "imagenet")
 CandidateOps = dict[str, tuple[tuple[str, ...], ...]]
 CandidateSpec = Sequence[str] | Mapping[str, Sequence[Sequence[str]]] | None
 
@@ -115,6 +124,13 @@ def normalize_candidate_ops(spec: CandidateSpec, nodes: int = 4) -> CandidateOps
     return {cell: (ops,) * edges for cell in CELL_TYPES}
 
 
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """Interleave the channels of ``groups`` equal groups (ShuffleNet; PC-DARTS Sec. 3.2)."""
+    batch, channels, height, width = x.shape
+    return (x.view(batch, groups, channels // groups, height, width).transpose(1, 2).contiguous()
+            .view(batch, channels, height, width))
+
+
 class MixedOp(nn.Module):
     """One edge of the search cell: ``sum_o w_o * o(x)`` over its candidate operations (DARTS Eq. 2).
 
@@ -123,35 +139,67 @@ class MixedOp(nn.Module):
     contributes exactly zero whatever its weight, so it is not evaluated (its weight still takes part in
     the softmax).
 
+    With ``partial_channel_k = K > 1`` (PC-DARTS, arXiv:1907.05737 Sec. 3.2) only the first ``C / K`` channels
+    go through the operations (built with ``C / K`` channels); the other channels bypass them (2x2 max-pool
+    when ``stride`` is 2), the two parts are concatenated and the channels shuffled in ``K`` groups.
+    ``skip_dropout`` (P-DARTS) is the dropout rate applied after the identity skip-connect in training.
+
     Args:
         C: channels in and out.
         stride: 2 on reduction-cell edges from the cell inputs, else 1.
         candidates: operation names of this edge (the order of the weights given to :meth:`forward`).
+        partial_channel_k: K of PC-DARTS (1: every channel goes through the operations). Must divide ``C``.
     """
 
-    def __init__(self, C: int, stride: int, candidates: Sequence[str]) -> None:
+    def __init__(self, C: int, stride: int, candidates: Sequence[str], partial_channel_k: int = 1) -> None:
         super().__init__()
+        if C % partial_channel_k:
+            raise ConfigError(f"model.partial_channel_k={partial_channel_k} does not divide the {C} channels of a "
+                              "cell edge; pick a K that divides model.init_channels (PC-DARTS: C=16, K=4).")
         self.candidates = tuple(candidates)
+        self.partial_channel_k = partial_channel_k
+        self.stride = stride
+        self.skip_dropout = 0.0
+        C_op = C // partial_channel_k
         self.ops = nn.ModuleList()
         for name in self.candidates:
-            op = OPS[name](C, stride, False)
+            op = OPS[name](C_op, stride, False)
             if "pool" in name:
-                op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
+                op = nn.Sequential(op, nn.BatchNorm2d(C_op, affine=False))
             self.ops.append(op)
         self._evaluated = [index for index, op in enumerate(self.ops) if not isinstance(op, Zero)]
         if not self._evaluated:  # only `none`: keep one zero op so the edge still has an output shape
             self._evaluated = [0]
+        self._identity = [isinstance(op, Identity) for op in self.ops]
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """``weights``: one weight per candidate (a row of softmax(alpha))."""
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, edge_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """``weights``: one weight per candidate (a row of softmax(alpha)); ``edge_weight``: an optional scalar
+        multiplying the whole edge output (PC-DARTS edge normalisation). It is folded into the operation
+        weights and the bypass, which equals scaling the output but saves no full-width activation for
+        beta's gradient."""
+        k = self.partial_channel_k
+        if edge_weight is not None:
+            weights = weights * edge_weight
+        if k > 1:
+            split = x.shape[1] // k
+            x, bypass = x[:, :split], x[:, split:]
         total = None
         for index in self._evaluated:
-            term = weights[index] * self.ops[index](x)
+            out = self.ops[index](x)
+            if self._identity[index] and self.skip_dropout > 0:
+                out = F.dropout(out, p=self.skip_dropout, training=self.training)
+            term = weights[index] * out
             total = term if total is None else total + term
-        return total
+        if k == 1:
+            return total
+        if self.stride == 2:
+            bypass = F.max_pool2d(bypass, 2, 2, ceil_mode=True)  # odd sizes round up like the stride-2 ops
+        if edge_weight is not None:
+            bypass = edge_weight * bypass
+        return channel_shuffle(torch.cat([total, bypass], dim=1), k)
 
     def extra_repr(self) -> str:
-        return f"candidates={list(self.candidates)}"
+        return f"candidates={list(self.candidates)}, partial_channel_k={self.partial_channel_k}"
 
 
 class SearchCell(nn.Module):
@@ -165,10 +213,11 @@ class SearchCell(nn.Module):
         reduction: a reduction cell (edges from the two inputs use stride 2).
         reduction_prev: the previous cell reduced: state 0 is reduced by FactorizedReduce.
         candidates: the candidate operations of each edge (order of :func:`edge_inputs`).
+        partial_channel_k: K of PC-DARTS partial channels (1: off).
     """
 
     def __init__(self, nodes: int, multiplier: int, C_prev_prev: int, C_prev: int, C: int, reduction: bool,
-                 reduction_prev: bool, candidates: Sequence[Sequence[str]]) -> None:
+                 reduction_prev: bool, candidates: Sequence[Sequence[str]], partial_channel_k: int = 1) -> None:
         super().__init__()
         self.reduction = reduction
         self.nodes = nodes
@@ -179,7 +228,7 @@ class SearchCell(nn.Module):
             self.preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
         self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
         self.edges = nn.ModuleList(
-            MixedOp(C, 2 if reduction and state < 2 else 1, candidates[edge])
+            MixedOp(C, 2 if reduction and state < 2 else 1, candidates[edge], partial_channel_k)
             for edge, (_, state) in enumerate(edge_inputs(nodes))
         )
 
@@ -196,9 +245,8 @@ class SearchCell(nn.Module):
             node_sum = None
             for position, state in enumerate(states):
                 edge = offset + position
-                h = self.edges[edge](state, op_weights[edge])
-                if edge_weights is not None:
-                    h = edge_weights[edge] * h
+                h = self.edges[edge](state, op_weights[edge],
+                                     None if edge_weights is None else edge_weights[edge])
                 node_sum = h if node_sum is None else node_sum + h
             offset += len(states)
             states.append(node_sum)
@@ -222,11 +270,17 @@ class SearchNetwork(nn.Module):
         stem_multiplier: the stem outputs ``stem_multiplier * C`` channels.
         in_channels: image channels.
         candidate_ops: candidate operations per edge (see :func:`normalize_candidate_ops`).
+        partial_channel_k: PC-DARTS K (1: off); must divide ``C`` with an even quotient (the stride-2
+            skip-connect of C/K channels splits them in two).
+        edge_normalization: PC-DARTS edge normalisation (adds ``beta_normal`` / ``beta_reduce``).
+        stem: ``cifar`` (one 3x3 conv to ``stem_multiplier * C``) or ``imagenet`` (three stride-2 3x3 convs,
+            as the PC-DARTS ImageNet search network; ``stem_multiplier`` is then unused).
     """
 
     def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, *, nodes: int = 4,
                  multiplier: int = 4, stem_multiplier: int = 3, in_channels: int = 3,
-                 candidate_ops: CandidateSpec = None) -> None:
+                 candidate_ops: CandidateSpec = None, partial_channel_k: int = 1,
+                 edge_normalization: bool = False, stem: str = "cifar") -> None:
         super().__init__()
         _check_int(C, "model.init_channels", minimum=2)
         if C % 2:
@@ -242,22 +296,45 @@ class SearchNetwork(nn.Module):
                 f"model.layers={layers!r}: a search network needs at least 3 cells to hold its two reduction "
                 f"cells (at layers//3 and 2*layers//3) apart from a normal cell; DARTS searches with 8."
             )
+        _check_int(partial_channel_k, "model.partial_channel_k", minimum=1)
+        if C % partial_channel_k or (C // partial_channel_k) % 2:
+            raise ConfigError(
+                f"model.partial_channel_k={partial_channel_k} must divide model.init_channels={C} into an even "
+                f"number of channels per edge (the stride-2 skip-connect splits them in two); PC-DARTS uses "
+                f"K=4 with C=16 (CIFAR) and K=2 (ImageNet)."
+            )
+        if stem not in STEMS:
+            raise ConfigError(f"model.stem={stem!r}: use one of {', '.join(STEMS)}.")
         self.candidates: CandidateOps = normalize_candidate_ops(candidate_ops, nodes)
         self.C, self.num_classes, self.layers = C, num_classes, layers
         self.nodes, self.multiplier = nodes, multiplier
+        self.partial_channel_k, self.edge_normalization, self.stem_type = partial_channel_k, bool(edge_normalization), stem
 
-        C_curr = stem_multiplier * C
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, C_curr, 3, padding=1, bias=False), nn.BatchNorm2d(C_curr))
-        C_prev_prev, C_prev, C_curr = C_curr, C_curr, C
+        if stem == "imagenet":
+            # PC-DARTS ImageNet search network: two stride-2 convs to C (s0), one more to 1/8 resolution (s1).
+            self.stem0 = nn.Sequential(
+                nn.Conv2d(in_channels, C // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C // 2),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(C // 2, C, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C),
+            )
+            self.stem1 = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(C, C, 3, stride=2, padding=1, bias=False),
+                                       nn.BatchNorm2d(C))
+            C_prev_prev, C_prev, C_curr = C, C, C
+            reduction_prev = True  # s0 has twice the resolution of s1
+        else:
+            C_curr = stem_multiplier * C
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, C_curr, 3, padding=1, bias=False),
+                                      nn.BatchNorm2d(C_curr))
+            C_prev_prev, C_prev, C_curr = C_curr, C_curr, C
+            reduction_prev = False
         self.reduction_positions = (layers // 3, 2 * layers // 3)
         self.cells = nn.ModuleList()
-        reduction_prev = False
         for position in range(layers):
             reduction = position in self.reduction_positions
             if reduction:
                 C_curr *= 2
             cell = SearchCell(nodes, multiplier, C_prev_prev, C_prev, C_curr, reduction, reduction_prev,
-                              self.candidates["reduce" if reduction else "normal"])
+                              self.candidates["reduce" if reduction else "normal"], partial_channel_k)
             self.cells.append(cell)
             reduction_prev = reduction
             C_prev_prev, C_prev = C_prev, multiplier * C_curr
@@ -267,11 +344,17 @@ class SearchNetwork(nn.Module):
         edges = num_cell_edges(nodes)
         self.alpha_normal = nn.Parameter(1e-3 * torch.randn(edges, len(self.candidates["normal"][0])))
         self.alpha_reduce = nn.Parameter(1e-3 * torch.randn(edges, len(self.candidates["reduce"][0])))
-        self._arch_names = ("alpha_normal", "alpha_reduce")
+        self._arch_names: tuple[str, ...] = ("alpha_normal", "alpha_reduce")
+        if self.edge_normalization:  # created after alpha, so DARTS networks draw the same initial values
+            self.beta_normal = nn.Parameter(1e-3 * torch.randn(edges))
+            self.beta_reduce = nn.Parameter(1e-3 * torch.randn(edges))
+            self._arch_names += ("beta_normal", "beta_reduce")
+        self._node_of_edge = [node for node, _ in edge_inputs(nodes)]
 
     # -------------------------------------------------------------------------------- parameters
     def arch_parameters(self) -> list[nn.Parameter]:
-        """The architecture parameters (``alpha_normal``, ``alpha_reduce``), optimised on the arch split."""
+        """The architecture parameters (``alpha_normal``, ``alpha_reduce`` and, with edge normalisation,
+        ``beta_normal``, ``beta_reduce``), optimised on the arch split."""
         return [getattr(self, name) for name in self._arch_names]
 
     def named_arch_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
@@ -294,13 +377,50 @@ class SearchNetwork(nn.Module):
             return {"normal": F.softmax(self.alpha_normal, dim=-1).detach().clone(),
                     "reduce": F.softmax(self.alpha_reduce, dim=-1).detach().clone()}
 
-    def genotype(self) -> Any:
-        """The discrete architecture derived from the current alphas (see ``networks.nas.derivation``)."""
-        from .derivation import derive_genotype
+    def edge_weights(self) -> dict[str, torch.Tensor] | None:
+        """Normalised beta per cell type (softmax over each node's incoming edges, detached); None without
+        edge normalisation."""
+        if not self.edge_normalization:
+            return None
+        with torch.no_grad():
+            return {"normal": self._normalized_beta(self.beta_normal).detach().clone(),
+                    "reduce": self._normalized_beta(self.beta_reduce).detach().clone()}
 
-        weights = self.arch_weights()
-        return derive_genotype(weights["normal"], weights["reduce"], self.candidates["normal"],
-                               self.candidates["reduce"], nodes=self.nodes, multiplier=self.multiplier)
+    def _normalized_beta(self, beta: torch.Tensor) -> torch.Tensor:
+        """Softmax of ``beta`` over the incoming edges of each node (PC-DARTS Sec. 3.3)."""
+        parts, start = [], 0
+        for node in range(self.nodes):
+            count = 2 + node
+            parts.append(F.softmax(beta[start:start + count], dim=-1))
+            start += count
+        return torch.cat(parts)
+
+    def set_skip_dropout(self, rate: float) -> None:
+        """Dropout rate after the identity skip-connects of every edge (P-DARTS; 0: off)."""
+        for module in self.modules():
+            if isinstance(module, MixedOp):
+                module.skip_dropout = float(rate)
+
+    def genotype(self, max_skip_connect: int | None = None) -> Any:
+        """The discrete architecture derived from the current alphas (see ``networks.nas.derivation``).
+
+        With edge normalisation an edge's strength is its operation weight times its normalised beta
+        (PC-DARTS). ``max_skip_connect`` limits the skip-connects of the normal cell (P-DARTS).
+        """
+        from .derivation import derive_cell
+        from .genotypes import Genotype
+        from .progressive import derive_with_skip_limit
+
+        weights, edge_weights = self.arch_weights(), self.edge_weights() or {}
+        concat = tuple(range(2 + self.nodes - self.multiplier, self.nodes + 2))
+        return Genotype(
+            normal=tuple(derive_with_skip_limit(weights["normal"], self.candidates["normal"], self.nodes,
+                                                max_skip_connect, edge_weights.get("normal"), "normal cell")),
+            normal_concat=concat,
+            reduce=tuple(derive_cell(weights["reduce"], self.candidates["reduce"], self.nodes,
+                                     edge_weights.get("reduce"), "reduction cell")),
+            reduce_concat=concat,
+        )
 
     # ----------------------------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor, *, detach_arch: bool = False) -> torch.Tensor:
@@ -311,9 +431,22 @@ class SearchNetwork(nn.Module):
             alpha_normal, alpha_reduce = alpha_normal.detach(), alpha_reduce.detach()
         weights_normal = F.softmax(alpha_normal, dim=-1)
         weights_reduce = F.softmax(alpha_reduce, dim=-1)
-        s0 = s1 = self.stem(x)
+        edges_normal = edges_reduce = None
+        if self.edge_normalization:
+            beta_normal, beta_reduce = self.beta_normal, self.beta_reduce
+            if detach_arch:
+                beta_normal, beta_reduce = beta_normal.detach(), beta_reduce.detach()
+            edges_normal, edges_reduce = self._normalized_beta(beta_normal), self._normalized_beta(beta_reduce)
+        if self.stem_type == "imagenet":
+            s0 = self.stem0(x)
+            s1 = self.stem1(s0)
+        else:
+            s0 = s1 = self.stem(x)
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, weights_reduce if cell.reduction else weights_normal)
+            if cell.reduction:
+                s0, s1 = s1, cell(s0, s1, weights_reduce, edges_reduce)
+            else:
+                s0, s1 = s1, cell(s0, s1, weights_normal, edges_normal)
         return self.classifier(self.global_pooling(s1).flatten(1))
 
 

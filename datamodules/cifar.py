@@ -301,27 +301,9 @@ class CIFARDataModule(ClassificationDataModule):
         crop_padding: int = 4,
         horizontal_flip: bool = True,
         verify_checksums: bool = False,
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        seed: int = 0,
-        val_fraction: float = 0.0,
-        search_split: bool = False,
-        search_split_fraction: float = 0.5,
-        drop_last: bool = False,
+        **loader_options: Any,
     ) -> None:
-        super().__init__(
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            seed=seed,
-            val_fraction=val_fraction,
-            search_split=search_split,
-            search_split_fraction=search_split_fraction,
-            drop_last=drop_last,
-        )
+        super().__init__(**loader_options)  # batch sizes, workers, seed, splits: see ClassificationDataModule
         if name not in _DATASETS:
             raise ConfigError(f"data.name must be one of {sorted(_DATASETS)}, got {name!r}.")
         self.save_hyperparameters(logger=False)

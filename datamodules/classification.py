@@ -16,6 +16,7 @@ test datasets and which transforms to use; everything else lives here:
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -63,7 +64,7 @@ def _check_positive_int(value: Any, key: str) -> int:
     return value
 
 
-class ClassificationDataModule(pl.LightningDataModule):
+class ClassificationDataModule(pl.LightningDataModule, ABC):
     """Shared machinery of the classification DataModules (see the module docstring for the split modes).
 
     Subclasses set :attr:`num_classes`, :attr:`in_channels` and :attr:`image_size` in ``__init__`` (no data
@@ -147,25 +148,25 @@ class ClassificationDataModule(pl.LightningDataModule):
     def download_data(self) -> None:
         """Download the data if the DataModule supports it and was asked to (runs on one process only)."""
 
+    @abstractmethod
     def build_train_dataset(self, transform: Transform | None) -> Dataset:
         """The whole raw training set, returning ``(transform(image), label)`` (``image`` when None)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def build_test_dataset(self, transform: Transform | None) -> Dataset:
         """The test set, returning ``(transform(image), label)``."""
-        raise NotImplementedError
 
     def build_val_dataset(self, transform: Transform | None) -> Dataset | None:
         """A fixed validation set, or None to validate on the test set / a hold-out of the training set."""
         return None
 
+    @abstractmethod
     def train_transform(self) -> Transform:
         """Transform of training images (with augmentation)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def eval_transform(self) -> Transform:
         """Transform of validation/test images (deterministic)."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------------------ Lightning hooks
     def prepare_data(self) -> None:

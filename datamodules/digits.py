@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -112,27 +113,9 @@ class DigitsDataModule(ClassificationDataModule):
         image_size: int = 32,
         crop_padding: int = 2,
         cutout_length: int = 0,
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        seed: int = 0,
-        val_fraction: float = 0.0,
-        search_split: bool = False,
-        search_split_fraction: float = 0.5,
-        drop_last: bool = False,
+        **loader_options: Any,
     ) -> None:
-        super().__init__(
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            seed=seed,
-            val_fraction=val_fraction,
-            search_split=search_split,
-            search_split_fraction=search_split_fraction,
-            drop_last=drop_last,
-        )
+        super().__init__(**loader_options)  # batch sizes, workers, seed, splits: see ClassificationDataModule
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
             raise ConfigError(f"data.image_size must be an integer >= 8, got {image_size!r}.")
         self.save_hyperparameters(logger=False)

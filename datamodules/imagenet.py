@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -88,28 +89,10 @@ class ImageNetDataModule(ClassificationDataModule):
         num_classes: int = 1000,
         image_size: int = 224,
         resize_size: int = 256,
-        batch_size: int = 128,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        seed: int = 0,
-        val_fraction: float = 0.0,
-        search_split: bool = False,
-        search_split_fraction: float = 0.5,
-        drop_last: bool = False,
         search_subset_fractions: list[float] | None = None,
+        **loader_options: Any,
     ) -> None:
-        super().__init__(
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            seed=seed,
-            val_fraction=val_fraction,
-            search_split=search_split,
-            search_split_fraction=search_split_fraction,
-            drop_last=drop_last,
-        )
+        super().__init__(**loader_options)  # batch sizes, workers, seed, splits: see ClassificationDataModule
         sizes = {"num_classes": num_classes, "image_size": image_size, "resize_size": resize_size}
         for key, value in sizes.items():
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

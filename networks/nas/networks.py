@@ -18,6 +18,7 @@ without the auxiliary head, as the papers do (:func:`count_parameters_m`).
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
@@ -179,7 +180,7 @@ class AuxiliaryHeadImageNet(nn.Module):
         return self.classifier(features.flatten(1))
 
 
-class _GenotypeNetwork(nn.Module):
+class _GenotypeNetwork(nn.Module, ABC):
     """Shared cell stacking and forward pass of the CIFAR and ImageNet networks."""
 
     auxiliary_head: nn.Module | None
@@ -214,8 +215,9 @@ class _GenotypeNetwork(nn.Module):
                 C_auxiliary = C_prev
         return C_auxiliary, C_prev
 
+    @abstractmethod
     def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
+        """The two input states ``(s0, s1)`` of the first cell."""
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Return ``(logits, aux_logits)``; ``aux_logits`` is None unless training with the auxiliary head."""

@@ -80,7 +80,23 @@ class ArchGradientResult(NamedTuple):
 
 
 def _global_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t) for t in tensors]))
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(tensors))))
+
+
+# The search network has ~1,400 weight tensors: per-tensor Python arithmetic on them costs thousands of
+# kernel launches per step, more than a forward pass on a GPU. The helpers below use the multi-tensor
+# ``torch._foreach_*`` kernels (those of torch.optim) instead: a few launches per list.
+def _shifted(tensors: Sequence[torch.Tensor], direction: Sequence[torch.Tensor], step: float) -> list[torch.Tensor]:
+    """``[t + step * d]`` as new tensors (no autograd history)."""
+    with torch.no_grad():
+        return list(torch._foreach_add(list(tensors), list(direction), alpha=step))
+
+
+def _central_difference(plus: Sequence[torch.Tensor], minus: Sequence[torch.Tensor], step: float) -> list[torch.Tensor]:
+    """``[(p - m) / (2 * step)]``."""
+    difference = torch._foreach_sub(list(plus), list(minus))
+    torch._foreach_div_(difference, 2 * step)
+    return list(difference)
 
 
 def _finite_difference_step(direction: Sequence[torch.Tensor], scale: float) -> float:
@@ -152,12 +168,9 @@ class ArchGradient(abc.ABC):
         step = _finite_difference_step(direction, self.finite_difference_scale)
         if step == 0.0:
             return [torch.zeros_like(alpha) for alpha in network.arch_parameters()]
-        with torch.no_grad():
-            plus = [w + step * d for w, d in zip(weights, direction, strict=True)]
-            minus = [w - step * d for w, d in zip(weights, direction, strict=True)]
-        gradient_plus = self._alpha_gradient_at(network, batch, names, plus)
-        gradient_minus = self._alpha_gradient_at(network, batch, names, minus)
-        return [(gp - gm) / (2 * step) for gp, gm in zip(gradient_plus, gradient_minus, strict=True)]
+        gradient_plus = self._alpha_gradient_at(network, batch, names, _shifted(weights, direction, step))
+        gradient_minus = self._alpha_gradient_at(network, batch, names, _shifted(weights, direction, -step))
+        return _central_difference(gradient_plus, gradient_minus, step)
 
 
 def _named_weights(network: nn.Module) -> tuple[list[str], list[torch.Tensor]]:
@@ -208,26 +221,33 @@ class SecondOrderGradient(ArchGradient):
                      optimizer: torch.optim.Optimizer) -> tuple[float, list[torch.Tensor]]:
         """``(xi, w')``: the weights after one SGD step of ``optimizer`` (momentum and weight decay included),
         as leaf tensors that require grad. ``xi`` is the learning rate of the first weight's group."""
-        settings = {}
-        for group in optimizer.param_groups:
-            for parameter in group["params"]:
-                settings[parameter] = group
-        virtual, xi = [], None
+        group_of = {parameter: index for index, group in enumerate(optimizer.param_groups)
+                    for parameter in group["params"]}
+        # Weights sharing a parameter group and having (or not) a momentum buffer are stepped together.
+        buckets: dict[tuple[int, bool], list[int]] = {}
+        for position, weight in enumerate(weights):
+            if weight not in group_of:
+                raise ConfigError("the weight optimizer does not hold every network weight; second order "
+                                  "needs its settings for each of them.")
+            buffer = optimizer.state.get(weight, {}).get("momentum_buffer")
+            buckets.setdefault((group_of[weight], buffer is not None), []).append(position)
+        virtual: list[torch.Tensor | None] = [None] * len(weights)
         with torch.no_grad():
-            for weight, gradient in zip(weights, gradients, strict=True):
-                group = settings.get(weight)
-                if group is None:
-                    raise ConfigError("the weight optimizer does not hold every network weight; second order "
-                                      "needs its settings for each of them.")
+            for (group_index, has_buffer), positions in buckets.items():
+                group = optimizer.param_groups[group_index]
                 lr, momentum = float(group["lr"]), float(group.get("momentum", 0.0) or 0.0)
                 weight_decay = float(group.get("weight_decay", 0.0) or 0.0)
-                xi = lr if xi is None else xi
-                direction = gradient + weight_decay * weight
-                buffer = optimizer.state.get(weight, {}).get("momentum_buffer") if momentum else None
-                if buffer is not None:
-                    direction = direction + momentum * buffer
-                virtual.append((weight - lr * direction).requires_grad_(True))
-        return float(xi or 0.0), virtual
+                bucket = [weights[position] for position in positions]
+                direction = torch._foreach_add([gradients[position] for position in positions], bucket,
+                                               alpha=weight_decay)
+                if has_buffer and momentum:
+                    buffers = [optimizer.state[weights[position]]["momentum_buffer"] for position in positions]
+                    torch._foreach_add_(direction, buffers, alpha=momentum)
+                for position, stepped in zip(positions, torch._foreach_add(bucket, direction, alpha=-lr),
+                                             strict=True):
+                    virtual[position] = stepped.requires_grad_(True)
+        xi = float(optimizer.param_groups[group_of[weights[0]]]["lr"]) if len(weights) else 0.0
+        return xi, virtual  # type: ignore[return-value]
 
 
 class AmendedGradient(ArchGradient):
@@ -268,14 +288,12 @@ class AmendedGradient(ArchGradient):
         step = _finite_difference_step(v, self.finite_difference_scale)
         if step == 0.0:
             return [torch.zeros_like(w) for w in weights]
-        with torch.no_grad():
-            plus = [(w + step * d).requires_grad_(True) for w, d in zip(weights, v, strict=True)]
-            minus = [(w - step * d).requires_grad_(True) for w, d in zip(weights, v, strict=True)]
-        loss_plus = self._loss(network, batch, dict(zip(names, plus, strict=True)), detach_arch=True)
-        gradient_plus = torch.autograd.grad(loss_plus, plus)
-        loss_minus = self._loss(network, batch, dict(zip(names, minus, strict=True)), detach_arch=True)
-        gradient_minus = torch.autograd.grad(loss_minus, minus)
-        return [(gp - gm) / (2 * step) for gp, gm in zip(gradient_plus, gradient_minus, strict=True)]
+        gradients = []
+        for sign in (1.0, -1.0):
+            point = [w.requires_grad_(True) for w in _shifted(weights, v, sign * step)]
+            loss = self._loss(network, batch, dict(zip(names, point, strict=True)), detach_arch=True)
+            gradients.append(torch.autograd.grad(loss, point))
+        return _central_difference(gradients[0], gradients[1], step)
 
 
 ARCH_GRADIENTS: dict[str, type[ArchGradient]] = {

@@ -50,6 +50,7 @@ __all__ = [
     "normalize_candidate_ops",
     "num_cell_edges",
     "channel_shuffle",
+    "concat_and_shuffle",
 ]
 
 CELL_TYPES = ("normal", "reduce")
@@ -131,6 +132,14 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
             .view(batch, channels, height, width))
 
 
+def concat_and_shuffle(head: torch.Tensor, tail: torch.Tensor, groups: int) -> torch.Tensor:
+    """``channel_shuffle(cat([head, tail], 1), groups)`` in one copy instead of two (``head`` holds one group
+    of channels, ``tail`` the other ``groups - 1``)."""
+    batch, channels, height, width = head.shape
+    tail = tail.view(batch, groups - 1, channels, height, width).transpose(1, 2)
+    return torch.cat([head.unsqueeze(2), tail], dim=2).view(batch, channels * groups, height, width)
+
+
 class MixedOp(nn.Module):
     """One edge of the search cell: ``sum_o w_o * o(x)`` over its candidate operations (DARTS Eq. 2).
 
@@ -196,7 +205,7 @@ class MixedOp(nn.Module):
             bypass = F.max_pool2d(bypass, 2, 2, ceil_mode=True)  # odd sizes round up like the stride-2 ops
         if edge_weight is not None:
             bypass = edge_weight * bypass
-        return channel_shuffle(torch.cat([total, bypass], dim=1), k)
+        return concat_and_shuffle(total, bypass, k)
 
     def extra_repr(self) -> str:
         return f"candidates={list(self.candidates)}, partial_channel_k={self.partial_channel_k}"

@@ -12,7 +12,7 @@ import torch
 from datamodules.imagenet import ImageNetDataModule
 from datamodules.writers.imagefolder import write_image_folder
 from networks.nas.arch_gradients import build_arch_gradient
-from networks.nas.search_space import MixedOp, SearchNetwork, channel_shuffle
+from networks.nas.search_space import MixedOp, SearchNetwork, channel_shuffle, concat_and_shuffle
 from tests.nas_search.helpers import TINY_SEARCH, tiny_batches
 from visionsuite.errors import ConfigError
 from visionsuite.instantiate import build
@@ -34,6 +34,19 @@ def test_partial_channels_send_one_kth_through_the_ops_and_shuffle_the_rest() ->
     assert torch.equal(out, expected)
     reduced = MixedOp(8, 2, ["max_pool_3x3", "skip_connect"], partial_channel_k=4)(x, torch.tensor([0.5, 0.5]))
     assert reduced.shape == (2, 8, 3, 3)
+
+
+@pytest.mark.parametrize("k", [2, 4, 8])
+def test_fused_concat_and_shuffle_equals_shuffling_the_concatenation(k: int) -> None:
+    head = torch.randn(3, 2, 4, 5, requires_grad=True)
+    tail = torch.randn(3, 2 * (k - 1), 4, 5).requires_grad_(True)
+    fused = concat_and_shuffle(head, tail, k)
+    reference = channel_shuffle(torch.cat([head, tail], dim=1), k)
+    assert torch.equal(fused, reference)
+    upstream = torch.randn_like(fused)
+    assert all(torch.equal(a, b) for a, b in zip(torch.autograd.grad(fused, (head, tail), upstream),
+                                                 torch.autograd.grad(reference, (head, tail), upstream),
+                                                 strict=True))
 
 
 @pytest.mark.parametrize("k", [3, 8])

@@ -15,7 +15,11 @@ freed), and the peak over the iteration is reported. Weight-shaped leaf tensors 
 virtual / perturbed weight copies of second order and amended) are not activations and are left out.
 
     python benchmarks/search_iteration.py [--batch-size 64] [--repeats 3] [--threads N] [--device cpu|cuda]
-                                          [--channels-last] [--parts modes,pcdarts,pdarts]
+                                          [--channels-last] [--parts modes,passes,pcdarts,pdarts]
+
+``passes`` times the three kinds of forward/backward pass the modes are made of (backward to alpha only,
+to the weights only, to both) and predicts each mode's ratio from its pass list: the measured ratio over
+that prediction is the overhead beyond the passes the formulas need.
 """
 
 from __future__ import annotations
@@ -36,6 +40,12 @@ from networks.nas.search_space import SearchNetwork
 
 MODES = ("first_order", "second_order", "amended")
 TARGETS = {"second_order": 2.6, "amended": 3.1}
+# The passes of one iteration (architecture step + weight step) per mode, by what each backward reaches.
+PASSES = {
+    "first_order": {"alpha": 1, "weights": 1},
+    "second_order": {"weights": 2, "both": 1, "alpha": 2},
+    "amended": {"both": 1, "weights": 3, "alpha": 2},
+}
 PCDARTS_TARGETS = {"time_vs_darts": 0.35, "activation_memory_vs_darts": 0.30}
 # P-DARTS stages on CIFAR: cells and candidates per edge (the stage-2/3 candidates are an example survivor set).
 PDARTS_STAGES = {
@@ -142,27 +152,75 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def measure(args: argparse.Namespace, mode: str, **network_options: Any) -> dict[str, Any]:
-    setup = make_setup(args, mode, **network_options)
-    for _ in range(args.warmup):  # also fills the momentum buffers used by second order
-        iteration(setup)
-    times = []
+def measure(args: argparse.Namespace, variants: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Time and saved-activation peak of one iteration of each variant ``name: (mode, network options)``.
+
+    The variants are timed in turn, one iteration each per round, so that a slow spell of the machine
+    (another process, clock changes) lands on all of them alike; ``vs_first`` ratios are the median of the
+    per-round ratios to the first variant.
+    """
+    setups = {name: make_setup(args, mode, **dict(options)) for name, (mode, options) in variants.items()}
+    for setup in setups.values():
+        for _ in range(args.warmup):  # also fills the momentum buffers used by second order
+            iteration(setup)
+    times: dict[str, list[float]] = {name: [] for name in setups}
     for _ in range(args.repeats):
-        synchronize(args.device)
-        started = time.perf_counter()
-        iteration(setup)
-        synchronize(args.device)
-        times.append(time.perf_counter() - started)
-    shapes = {tuple(p.shape) for p in setup["network"].parameters()}
-    if args.device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-    with SavedActivationMeter(shapes) as meter:
-        iteration(setup)
-    result = {"seconds_per_iteration": statistics.median(times), "seconds_all": [round(t, 4) for t in times],
-              "saved_activation_peak_mb": round(meter.peak / 2**20, 1)}
-    if args.device.startswith("cuda"):
-        result["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return result
+        for name, setup in setups.items():
+            synchronize(args.device)
+            started = time.perf_counter()
+            iteration(setup)
+            synchronize(args.device)
+            times[name].append(time.perf_counter() - started)
+    first = next(iter(setups))
+    results = {}
+    for name, setup in setups.items():
+        shapes = {tuple(p.shape) for p in setup["network"].parameters()}
+        if args.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        with SavedActivationMeter(shapes) as meter:
+            iteration(setup)
+        ratios = [own / base for own, base in zip(times[name], times[first], strict=True)]
+        results[name] = {"seconds_per_iteration": round(statistics.median(times[name]), 4),
+                         "seconds_all": [round(t, 4) for t in times[name]],
+                         "time_vs_first": round(statistics.median(ratios), 3),
+                         "saved_activation_peak_mb": round(meter.peak / 2**20, 1)}
+        if args.device.startswith("cuda"):
+            results[name]["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        del setup["batches"]
+    for result in results.values():
+        result["activation_memory_vs_first"] = round(
+            result["saved_activation_peak_mb"] / results[first]["saved_activation_peak_mb"], 3)
+    return results
+
+
+def measure_passes(args: argparse.Namespace) -> dict[str, Any]:
+    """Seconds of one forward + backward on the train batch, by what the backward reaches, and each mode's
+    time ratio to first order predicted from its :data:`PASSES`."""
+    setup = make_setup(args, "first_order")
+    network = setup["network"]
+    images, targets = setup["batches"][0]
+    reach = {"alpha": (network.arch_parameters(), False), "weights": (network.weight_parameters(), True),
+             "both": ([*network.arch_parameters(), *network.weight_parameters()], False)}
+
+    def one_pass(kind: str) -> None:
+        inputs, detach_arch = reach[kind]
+        torch.autograd.grad(F.cross_entropy(network(images, detach_arch=detach_arch), targets), inputs)
+
+    for _ in range(args.warmup):
+        for kind in reach:
+            one_pass(kind)
+    times: dict[str, list[float]] = {kind: [] for kind in reach}
+    for _ in range(args.repeats):  # interleaved, like the iterations
+        for kind in reach:
+            synchronize(args.device)
+            started = time.perf_counter()
+            one_pass(kind)
+            synchronize(args.device)
+            times[kind].append(time.perf_counter() - started)
+    seconds = {kind: statistics.median(values) for kind, values in times.items()}
+    cost = {mode: sum(count * seconds[kind] for kind, count in passes.items()) for mode, passes in PASSES.items()}
+    return {"seconds_per_pass": {kind: round(value, 4) for kind, value in seconds.items()},
+            "predicted_time_vs_first_order": {mode: round(cost[mode] / cost["first_order"], 3) for mode in cost}}
 
 
 def main() -> None:
@@ -176,50 +234,60 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--channels-last", action="store_true", help="channels-last weights and images")
-    parser.add_argument("--parts", default="modes,pcdarts,pdarts",
-                        help="comma-separated: modes (gradient modes), pcdarts (vs DARTS), pdarts (per stage)")
+    parser.add_argument("--parts", default="modes,passes,pcdarts,pdarts",
+                        help="comma-separated: modes (gradient modes), passes (pass-cost model), pcdarts (vs DARTS), "
+                             "pdarts (per stage)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     parts = set(args.parts.split(","))
-    results = {mode: measure(args, mode) for mode in MODES} if "modes" in parts else {}
-    darts = results.get("first_order") or measure(args, "first_order")
-    base_time, base_memory = darts["seconds_per_iteration"], darts["saved_activation_peak_mb"]
-    for mode, result in results.items():
-        result["time_vs_first_order"] = round(result["seconds_per_iteration"] / base_time, 3)
-        result["activation_memory_vs_first_order"] = round(result["saved_activation_peak_mb"] / base_memory, 3)
-        result["seconds_per_iteration"] = round(result["seconds_per_iteration"], 4)
-        if mode in TARGETS:
-            result["target_time_vs_first_order"] = TARGETS[mode]
-            result["meets_target"] = result["time_vs_first_order"] <= TARGETS[mode]
-    report = {
+    report: dict[str, Any] = {
         "benchmark": "darts_search_iteration",
         "setting": {"init_channels": args.init_channels, "layers": args.layers, "image_size": args.image_size,
                     "batch_size": args.batch_size, "repeats": args.repeats, "warmup": args.warmup,
-                    "channels_last": args.channels_last},
+                    "channels_last": args.channels_last, "timing": "variants interleaved, one iteration per round"},
         "device": args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(),
         "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
         "torch": torch.__version__,
-        "modes": results,
     }
+    variants: dict[str, tuple[str, dict[str, Any]]] = {"first_order": ("first_order", {})}
+    if "modes" in parts:
+        variants.update({mode: (mode, {}) for mode in MODES})
     if "pcdarts" in parts:
-        pc = measure(args, "first_order", partial_channel_k=4, edge_normalization=True)
-        ratios = {"time_vs_darts": round(pc["seconds_per_iteration"] / base_time, 3),
-                  "activation_memory_vs_darts": round(pc["saved_activation_peak_mb"] / base_memory, 3)}
+        variants["pcdarts_k4"] = ("first_order", {"partial_channel_k": 4, "edge_normalization": True})
+    measured = measure(args, variants)
+    if "modes" in parts:
+        modes = report["modes"] = {}
+        for mode in MODES:
+            result = dict(measured[mode])
+            ratios = {"time_vs_first_order": result.pop("time_vs_first"),
+                      "activation_memory_vs_first_order": result.pop("activation_memory_vs_first")}
+            modes[mode] = {**result, **ratios}
+            if mode in TARGETS:
+                modes[mode]["target_time_vs_first_order"] = TARGETS[mode]
+                modes[mode]["meets_target"] = modes[mode]["time_vs_first_order"] <= TARGETS[mode]
+    if "passes" in parts:
+        report["pass_cost_model"] = passes = measure_passes(args)
+        for mode, result in report.get("modes", {}).items():
+            predicted = passes["predicted_time_vs_first_order"][mode]
+            result["overhead_vs_pass_model"] = round(result["time_vs_first_order"] / predicted, 3)
+    if "pcdarts" in parts:
+        darts, pc = measured["first_order"], measured["pcdarts_k4"]
+        ratios = {"time_vs_darts": pc["time_vs_first"], "activation_memory_vs_darts": pc["activation_memory_vs_first"]}
         report["pcdarts_vs_darts"] = {
-            "darts_first_order": {"seconds_per_iteration": round(base_time, 4), "saved_activation_peak_mb": base_memory},
-            "pcdarts_k4_first_order": {**pc, "seconds_per_iteration": round(pc["seconds_per_iteration"], 4)},
+            "darts_first_order": {key: darts[key] for key in ("seconds_per_iteration", "saved_activation_peak_mb")},
+            "pcdarts_k4_first_order": {key: value for key, value in pc.items() if not key.endswith("vs_first")},
             **ratios, "targets": PCDARTS_TARGETS,
             "meets_targets": all(ratios[key] <= PCDARTS_TARGETS[key] for key in PCDARTS_TARGETS),
         }
     if "pdarts" in parts:
-        stages = {}
-        for name, (layers, candidates) in PDARTS_STAGES.items():
-            result = measure(args, "first_order", layers=layers, candidate_ops=candidates)
-            stages[name] = {"cells": layers, "candidates_per_edge": len(candidates or range(8)),
-                            **result, "seconds_per_iteration": round(result["seconds_per_iteration"], 4)}
-        report["pdarts_stages_first_order"] = stages
+        stages = measure(args, {name: ("first_order", {"layers": layers, "candidate_ops": candidates})
+                                for name, (layers, candidates) in PDARTS_STAGES.items()})
+        report["pdarts_stages_first_order"] = {
+            name: {"cells": layers, "candidates_per_edge": len(candidates or range(8)),
+                   **{key: value for key, value in stages[name].items() if not key.endswith("vs_first")}}
+            for name, (layers, candidates) in PDARTS_STAGES.items()}
     print(json.dumps(report, indent=2))
 
 

@@ -49,7 +49,19 @@ PRIMITIVES: tuple[str, ...] = (
 )
 
 
-class ReLUConvBN(nn.Sequential):
+class _ReLUFirst(nn.Sequential):
+    """A sequence whose first layer is a ReLU. :meth:`forward_rectified` runs the rest on an input that is
+    already rectified: the search space's mixed op computes ``relu(x)`` once for all such operations of an
+    edge instead of once per operation (same result, one saved activation instead of four)."""
+
+    def forward_rectified(self, x: torch.Tensor) -> torch.Tensor:
+        for index, layer in enumerate(self):
+            if index:
+                x = layer(x)
+        return x
+
+
+class ReLUConvBN(_ReLUFirst):
     """ReLU, convolution (no bias), BatchNorm: the DARTS 1x1 preprocessing block."""
 
     def __init__(
@@ -68,7 +80,7 @@ class ReLUConvBN(nn.Sequential):
         )
 
 
-class DilConv(nn.Sequential):
+class DilConv(_ReLUFirst):
     """Dilated depthwise-separable convolution: ReLU, depthwise kxk with dilation, 1x1 conv, BN."""
 
     def __init__(
@@ -118,6 +130,10 @@ class SepConv(nn.Sequential):
             DilConv(C_in, C_out, kernel_size, 1, padding, dilation=1, affine=affine),
         )
 
+    def forward_rectified(self, x: torch.Tensor) -> torch.Tensor:
+        """The op on an input that is already ``relu(x)`` (see :class:`ReLUConvBN`'s base)."""
+        return self[1](self[0].forward_rectified(x))
+
 
 class Identity(nn.Module):
     """The ``skip_connect`` op at stride 1 (drop-path is never applied to it)."""
@@ -161,7 +177,10 @@ class FactorizedReduce(nn.Module):
         self.bn = nn.BatchNorm2d(C_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(x)
+        return self.forward_rectified(self.relu(x))
+
+    def forward_rectified(self, x: torch.Tensor) -> torch.Tensor:
+        """The op on an input that is already ``relu(x)``."""
         height, width = x.shape[-2:]
         shifted = x[:, :, 1:, 1:]
         if height % 2 or width % 2:

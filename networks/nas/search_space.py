@@ -180,6 +180,8 @@ class MixedOp(nn.Module):
         if not self._evaluated:  # only `none`: keep one zero op so the edge still has an output shape
             self._evaluated = [0]
         self._identity = [isinstance(op, Identity) for op in self.ops]
+        # Operations starting with a ReLU (separable / dilated convs, FactorizedReduce) share one relu(x).
+        self._rectified = [hasattr(op, "forward_rectified") for op in self.ops]
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor, edge_weight: torch.Tensor | None = None) -> torch.Tensor:
         """``weights``: one weight per candidate (a row of softmax(alpha)); ``edge_weight``: an optional scalar
@@ -193,8 +195,13 @@ class MixedOp(nn.Module):
             split = x.shape[1] // k
             x, bypass = x[:, :split], x[:, split:]
         total = None
+        rectified = None
         for index in self._evaluated:
-            out = self.ops[index](x)
+            if self._rectified[index]:
+                rectified = F.relu(x) if rectified is None else rectified
+                out = self.ops[index].forward_rectified(rectified)
+            else:
+                out = self.ops[index](x)
             if self._identity[index] and self.skip_dropout > 0:
                 out = F.dropout(out, p=self.skip_dropout, training=self.training)
             term = weights[index] * out

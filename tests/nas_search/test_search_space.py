@@ -59,13 +59,25 @@ def test_forward_shapes_and_detached_architecture() -> None:
     assert all(p.grad is None for p in network.arch_parameters())
 
 
-def test_mixed_op_is_the_softmax_weighted_sum_of_its_candidates() -> None:
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("training", [False, True])
+def test_mixed_op_is_the_softmax_weighted_sum_of_its_candidates(stride: int, training: bool) -> None:
+    # The mixed op shares one relu(x) among the candidates that start with a ReLU; the result and the
+    # gradients must be those of running every candidate on its own.
     torch.manual_seed(0)
-    op = MixedOp(4, 2, PRIMITIVES).eval()
-    x = torch.randn(2, 4, 6, 6)
-    weights = torch.softmax(torch.randn(len(PRIMITIVES)), dim=0)
+    op = MixedOp(4, stride, PRIMITIVES).train(training).double()
+    x = torch.randn(2, 4, 6, 6, dtype=torch.float64, requires_grad=True)
+    alpha = torch.randn(len(PRIMITIVES), dtype=torch.float64, requires_grad=True)
+    weights = torch.softmax(alpha, dim=0)
     expected = sum(w * candidate(x) for w, candidate in zip(weights, op.ops, strict=True))  # `none` included
-    torch.testing.assert_close(op(x, weights), expected)
+    actual = op(x, weights)
+    torch.testing.assert_close(actual, expected)
+    upstream = torch.randn_like(actual)
+    inputs = (x, alpha, *op.parameters())
+    for got, want in zip(torch.autograd.grad(actual, inputs, upstream, retain_graph=True),
+                         torch.autograd.grad(expected, inputs, upstream),
+                         strict=True):
+        torch.testing.assert_close(got, want)
     assert isinstance(op.ops[0], Zero)
 
 

@@ -136,6 +136,12 @@ def concat_and_shuffle(head: torch.Tensor, tail: torch.Tensor, groups: int) -> t
     """``channel_shuffle(cat([head, tail], 1), groups)`` in one copy instead of two (``head`` holds one group
     of channels, ``tail`` the other ``groups - 1``)."""
     batch, channels, height, width = head.shape
+    if head.dim() == 4 and head.is_contiguous(memory_format=torch.channels_last) and not head.is_contiguous():
+        # Channels-last: the same interleaving along the innermost (channel) dimension, output channels-last.
+        head_last = head.permute(0, 2, 3, 1).unsqueeze(-1)
+        tail_last = tail.permute(0, 2, 3, 1).reshape(batch, height, width, groups - 1, channels).transpose(-1, -2)
+        shuffled = torch.cat([head_last, tail_last], dim=-1).view(batch, height, width, channels * groups)
+        return shuffled.permute(0, 3, 1, 2)
     tail = tail.view(batch, groups - 1, channels, height, width).transpose(1, 2)
     return torch.cat([head.unsqueeze(2), tail], dim=2).view(batch, channels * groups, height, width)
 

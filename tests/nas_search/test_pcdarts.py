@@ -37,12 +37,16 @@ def test_partial_channels_send_one_kth_through_the_ops_and_shuffle_the_rest() ->
 
 
 @pytest.mark.parametrize("k", [2, 4, 8])
-def test_fused_concat_and_shuffle_equals_shuffling_the_concatenation(k: int) -> None:
-    head = torch.randn(3, 2, 4, 5, requires_grad=True)
-    tail = torch.randn(3, 2 * (k - 1), 4, 5).requires_grad_(True)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fused_concat_and_shuffle_equals_shuffling_the_concatenation(k: int, channels_last: bool) -> None:
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    head = torch.randn(3, 2, 4, 5).contiguous(memory_format=layout).requires_grad_(True)
+    # The bypass is a channel slice of the edge input, contiguous in neither layout.
+    tail = torch.randn(3, 2 * k, 4, 5).contiguous(memory_format=layout)[:, 2:].detach().requires_grad_(True)
     fused = concat_and_shuffle(head, tail, k)
     reference = channel_shuffle(torch.cat([head, tail], dim=1), k)
     assert torch.equal(fused, reference)
+    assert fused.is_contiguous(memory_format=layout)  # the layout of the search network is kept
     upstream = torch.randn_like(fused)
     assert all(torch.equal(a, b) for a, b in zip(torch.autograd.grad(fused, (head, tail), upstream),
                                                  torch.autograd.grad(reference, (head, tail), upstream),

@@ -228,7 +228,8 @@ class ArchitectureSearch(pl.LightningModule):
     # ---------------------------------------------------------------------------- training
     def on_train_epoch_start(self) -> None:
         if self.plan is not None:  # P-DARTS: skip-connect dropout decayed during the stage
-            rate = skip_dropout_rate(self.plan.skip_dropout, self.current_epoch, int(self.trainer.max_epochs or 1))
+            rate = skip_dropout_rate(self.plan.skip_dropout, self.current_epoch, int(self.trainer.max_epochs or 1),
+                                     int(self.hparams.arch_warmup_epochs))
             self.net.set_skip_dropout(rate)
             self.log("train/skip_dropout", rate, on_step=False, on_epoch=True)
 

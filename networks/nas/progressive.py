@@ -15,6 +15,7 @@ reads through ``model.candidate_ops``; the last stage's ``genotype.json`` applie
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -121,11 +122,22 @@ def stage_plan(progressive: Mapping[str, Any], num_candidates: int) -> StagePlan
                      max_skip_connect=max_skip)
 
 
-def skip_dropout_rate(initial: float, epoch: int, epochs: int) -> float:
-    """The skip-connect dropout rate of ``epoch`` (from 0): ``initial`` decayed linearly to 0 over the stage."""
+#: Per-epoch exponential decay of the skip-connect dropout once architecture updates run (the official
+#: P-DARTS train_search.py, ``scale_factor``).
+SKIP_DROPOUT_DECAY = 0.2
+
+
+def skip_dropout_rate(initial: float, epoch: int, epochs: int, arch_warmup_epochs: int = 0) -> float:
+    """The skip-connect dropout rate of ``epoch`` (from 0) in a stage of ``epochs`` epochs, as the official
+    P-DARTS code decays it (the paper, Sec. 3.3, only says "decayed"): during the ``arch_warmup_epochs`` without
+    architecture updates ``initial * (epochs - epoch - 1) / epochs``; from the first architecture update on
+    ``initial * exp(-SKIP_DROPOUT_DECAY * (epoch - arch_warmup_epochs))``, which starts again from ``initial``.
+    """
     if epochs <= 0:
         return float(initial)
-    return float(initial) * max(0.0, 1.0 - epoch / epochs)
+    if epoch < arch_warmup_epochs:
+        return float(initial) * (epochs - epoch - 1) / epochs
+    return float(initial) * math.exp(-SKIP_DROPOUT_DECAY * (epoch - arch_warmup_epochs))
 
 
 def drop_weakest(weights: torch.Tensor, candidates: Sequence[Sequence[str]], count: int) -> tuple[tuple[str, ...], ...]:

@@ -4,6 +4,7 @@ three-stage chain with its checkpoint, hand-off between stages and resume inside
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,13 @@ def test_skip_limit_replaces_the_weakest_skip_edges_by_their_next_best_op() -> N
 
 
 def test_skip_dropout_is_decayed_within_the_stage_and_only_in_training() -> None:
-    assert [skip_dropout_rate(0.4, epoch, 4) for epoch in range(4)] == pytest.approx([0.4, 0.3, 0.2, 0.1])
+    # The official schedule: linear over the warm-up epochs (no architecture updates), then from the
+    # initial rate again, times exp(-0.2) per epoch. A stage of 25 epochs, 10 without architecture updates:
+    rates = [skip_dropout_rate(0.4, epoch, 25, arch_warmup_epochs=10) for epoch in range(25)]
+    assert rates[:10] == pytest.approx([0.4 * (24 - epoch) / 25 for epoch in range(10)])
+    assert rates[10:] == pytest.approx([0.4 * math.exp(-0.2 * step) for step in range(15)])
+    assert rates[9] == pytest.approx(0.24) and rates[10] == pytest.approx(0.4) and rates[24] < 0.025
+    assert skip_dropout_rate(0.0, 3, 25, 10) == 0.0
     edge = MixedOp(4, 1, ["skip_connect"])
     edge.skip_dropout = 0.5
     x = torch.ones(2, 4, 6, 6)

@@ -99,6 +99,8 @@ class ArchitectureSearch(pl.LightningModule):
         eta: the Amended-DARTS scale (``amended`` only).
         arch_warmup_epochs: epochs that train only the weights before alpha is updated.
         gradient_clip_val: norm clipping of the weight gradients (0 or None: off).
+        arch_gradient_clip_val: norm clipping of the architecture gradients before the architecture step
+            (0 or None: off, as in DARTS; the official P-DARTS code clips them at 5).
         weight_optimizer: partial optimizer of the weights (SGD in DARTS).
         arch_optimizer: partial optimizer of alpha (Adam in DARTS).
         scheduler: partial learning-rate scheduler of the weight optimizer, stepped once per epoch.
@@ -123,6 +125,7 @@ class ArchitectureSearch(pl.LightningModule):
         eta: float = 0.1,
         arch_warmup_epochs: int = 0,
         gradient_clip_val: float | None = 5.0,
+        arch_gradient_clip_val: float | None = None,
         weight_optimizer: OptimizerFactory | None = None,
         arch_optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
@@ -151,8 +154,9 @@ class ArchitectureSearch(pl.LightningModule):
             layers = self.plan.layers
         if isinstance(arch_warmup_epochs, bool) or not isinstance(arch_warmup_epochs, int) or arch_warmup_epochs < 0:
             raise ConfigError(f"model.arch_warmup_epochs={arch_warmup_epochs!r}: must be an integer >= 0.")
-        if gradient_clip_val is not None and not float(gradient_clip_val) >= 0:
-            raise ConfigError(f"model.gradient_clip_val={gradient_clip_val!r}: must be >= 0 (0 or null: no clipping).")
+        for key, value in (("gradient_clip_val", gradient_clip_val), ("arch_gradient_clip_val", arch_gradient_clip_val)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0):
+                raise ConfigError(f"model.{key}={value!r}: must be a number >= 0 (0 or null: no clipping).")
         if isinstance(draw_every_n_epochs, bool) or not isinstance(draw_every_n_epochs, int) or draw_every_n_epochs < 0:
             raise ConfigError(f"model.draw_every_n_epochs={draw_every_n_epochs!r}: must be an integer >= 0.")
         self.arch_gradient = build_arch_gradient(arch_gradient, eta=eta)
@@ -253,6 +257,9 @@ class ArchitectureSearch(pl.LightningModule):
             )
         for parameter, gradient in zip(self.net.arch_parameters(), result.gradients, strict=True):
             parameter.grad = gradient.to(parameter.dtype)
+        if self.hparams.arch_gradient_clip_val:
+            self.clip_gradients(arch_optimizer, gradient_clip_val=float(self.hparams.arch_gradient_clip_val),
+                                gradient_clip_algorithm="norm")
         arch_optimizer.step()
         arch_optimizer.zero_grad(set_to_none=True)
         self.log("train/arch_loss", result.loss, on_step=False, on_epoch=True, batch_size=len(val_batch[1]))

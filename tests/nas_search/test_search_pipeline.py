@@ -84,11 +84,27 @@ def test_nan_architecture_gradient_stops_with_a_clear_message(make_config, tmp_p
     assert not (tmp_path / "run" / "genotype.json").exists()
 
 
+@pytest.mark.parametrize("clip", [None, 1e-6])
+def test_architecture_gradients_are_clipped_when_asked(make_config, tmp_path: Path, clip: float | None) -> None:
+    # P-DARTS's code clips the architecture gradients (norm 5). Without weight decay Adam's first moment is
+    # an average of the gradients it was given, so its norm is bounded by the clip value.
+    cfg = make_config(*TINY_SEARCH, "trainer.max_epochs=1", "model.arch_optimizer.weight_decay=0",
+                      f"model.arch_gradient_clip_val={'null' if clip is None else clip}")
+    run_job(cfg)
+    state = checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")["optimizer_states"][1]["state"]
+    first_moment = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(s["exp_avg"]) for s in state.values()]))
+    if clip is None:
+        assert float(first_moment) > 1e-5
+    else:
+        assert float(first_moment) <= clip * (1 + 1e-5)
+
+
 @pytest.mark.parametrize("override, message", [
     ("model.arch_gradient=third_order", "first_order, second_order, amended"),
     ("model.candidate_ops=[sep_conv_3x3,conv_9x9]", "'conv_9x9' is not in the search space"),
     ("model.layers=2", "at least 3 cells"),
     ("model.eta=-1", "model.eta"),
+    ("model.arch_gradient_clip_val=-1", "model.arch_gradient_clip_val=-1"),
 ])
 def test_bad_model_settings_are_clear_errors(make_config, override: str, message: str) -> None:
     cfg = make_config(*TINY_SEARCH, override)

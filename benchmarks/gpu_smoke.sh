@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU smoke check: every demo experiment a few batches on one GPU (bf16 search, 16-bit AMP training),
-# a one-GPU DDP run of training and of a search, then the search-cost benchmarks on the GPU.
+# a one-GPU DDP run of training and of a search, then the search-cost, CenterNet latency and training
+# throughput (Lightning vs a plain loop) benchmarks on the GPU.
 #
 #   bash benchmarks/gpu_smoke.sh [RESULTS_DIR]     (default: ./gpu_smoke)
 #
@@ -76,6 +77,7 @@ python3 benchmarks/search_iteration.py --device cuda --batch-size 256 --repeats 
   >"$RESULTS/search_iteration_b256_pcdarts.json" 2>>"$RESULTS/bench.err"
 python3 benchmarks/centernet_latency.py --device cuda --repeats 5 --warmup 2 \
   >"$RESULTS/centernet_latency.json" 2>>"$RESULTS/bench.err"
+python3 benchmarks/train_throughput.py --device cuda >"$RESULTS/train_throughput.json" 2>>"$RESULTS/bench.err"
 cat "$RESULTS"/search_iteration_b64.json "$RESULTS"/search_iteration_b256_pcdarts.json
 tail -5 "$RESULTS/bench.err"
 rm -rf "$WORK"

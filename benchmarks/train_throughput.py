@@ -3,6 +3,7 @@
 Target (issue 2): the Lightning path within 5% of the plain PyTorch loop. Prints one JSON object.
 
     python benchmarks/train_throughput.py [--steps 30] [--batch-size 64] [--init-channels 16] [--layers 8]
+                                          [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -36,44 +37,58 @@ def make_loader(args: argparse.Namespace, batches: int) -> DataLoader:
     return DataLoader(TensorDataset(images, labels), batch_size=args.batch_size, shuffle=False)
 
 
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def plain_loop(args: argparse.Namespace) -> float:
     """Images/s of a hand-written loop doing the same work as ``GenotypeClassifier.training_step``."""
     module = make_module(args)
-    net = module.net
+    net = module.net.to(args.device)
     net.train()
     net.drop_path_prob = 0.0  # what GenotypeClassifier uses in its first epoch (ramp p * epoch / epochs)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     started = None
     for step, (images, labels) in enumerate(make_loader(args, args.warmup + args.steps)):
         if step == args.warmup:
+            synchronize(args.device)
             started = time.perf_counter()
+        images, labels = images.to(args.device, non_blocking=True), labels.to(args.device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         logits, aux_logits = net(images)
         loss = F.cross_entropy(logits, labels) + 0.4 * F.cross_entropy(aux_logits, labels)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         optimizer.step()
+    synchronize(args.device)
     return args.steps * args.batch_size / (time.perf_counter() - started)
 
 
 class _Timer(pl.Callback):
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.started, self.finished = warmup, 0.0, 0.0
+    """Wall time from the first timed batch to the end of the last (the GPU synchronised at both ends only)."""
+
+    def __init__(self, warmup: int, steps: int, device: str) -> None:
+        self.warmup, self.last, self.device = warmup, warmup + steps - 1, device
+        self.started = self.finished = 0.0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # noqa: ANN001
         if batch_idx == self.warmup:
+            synchronize(self.device)
             self.started = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
-        self.finished = time.perf_counter()
+        if batch_idx == self.last:
+            synchronize(self.device)
+            self.finished = time.perf_counter()
 
 
 def lightning_loop(args: argparse.Namespace) -> float:
     """Images/s of ``GenotypeClassifier`` driven by ``pl.Trainer`` (no logging, checkpointing or bar)."""
     module = make_module(args)
-    timer = _Timer(args.warmup)
+    timer = _Timer(args.warmup, args.steps, args.device)
     trainer = pl.Trainer(
-        accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
+        accelerator="gpu" if args.device.startswith("cuda") else "cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, gradient_clip_val=5.0, limit_val_batches=0,
         callbacks=[timer],
     )
@@ -89,6 +104,7 @@ def main() -> None:
     parser.add_argument("--init-channels", type=int, default=16)
     parser.add_argument("--layers", type=int, default=8)
     parser.add_argument("--genotype", default="PDARTS")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (both paths in 32-bit precision)")
     args = parser.parse_args()
     # Alternate the two paths twice and keep each one's best, so neither pays for a cold cache alone.
     plain_runs, lightning_runs = [], []
@@ -98,7 +114,7 @@ def main() -> None:
     plain, lightning = max(plain_runs), max(lightning_runs)
     print(json.dumps({
         "benchmark": "train_throughput",
-        "device": "cpu",
+        "device": args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(),
         "threads": torch.get_num_threads(),
         "network": f"NetworkCIFAR({args.genotype}, C={args.init_channels}, layers={args.layers})",
         "batch_size": args.batch_size,

@@ -1,0 +1,41 @@
+"""The benchmark scripts run and print the JSON they promise (tiny sizes; their timings are not checked)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.helpers import REPO_ROOT
+
+
+def run_benchmark(script: str, *arguments: str) -> dict:
+    completed = subprocess.run([sys.executable, f"benchmarks/{script}", *arguments], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout)
+
+
+def test_search_iteration_reports_every_part() -> None:
+    report = run_benchmark("search_iteration.py", "--device", "cpu", "--batch-size", "2", "--init-channels", "8",
+                           "--layers", "3", "--image-size", "8", "--repeats", "1", "--warmup", "0")
+    assert set(report["modes"]) == {"first_order", "second_order", "amended"}
+    assert report["modes"]["amended"]["target_time_vs_first_order"] == 3.1
+    predicted = report["pass_cost_model"]["predicted_time_vs_first_order"]
+    assert predicted["first_order"] == 1.0 and predicted["amended"] > predicted["second_order"] > 1.0
+    pc = report["pcdarts_vs_darts"]
+    assert 0 < pc["activation_memory_vs_darts"] < 0.5  # a quarter of the channels through the mixed ops
+    assert set(report["pdarts_stages_first_order"]) == {"stage1", "stage2", "stage3"}
+
+
+def test_train_throughput_compares_lightning_with_a_plain_loop() -> None:
+    report = run_benchmark("train_throughput.py", "--steps", "2", "--warmup", "1", "--batch-size", "4",
+                           "--init-channels", "4", "--layers", "3")
+    assert report["plain_images_per_s"] > 0 and report["lightning_images_per_s"] > 0
+
+
+def test_corner_pooling_benchmark_runs() -> None:
+    report = run_benchmark("corner_pooling.py", "--size", "8", "--channels", "2", "--repeats", "1",
+                           "--naive-size", "4", "--device", "cpu")
+    assert report

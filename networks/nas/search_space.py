@@ -49,7 +49,6 @@ __all__ = [
     "edge_inputs",
     "normalize_candidate_ops",
     "num_cell_edges",
-    "channel_shuffle",
     "concat_and_shuffle",
 ]
 
@@ -125,18 +124,12 @@ def normalize_candidate_ops(spec: CandidateSpec, nodes: int = 4) -> CandidateOps
     return {cell: (ops,) * edges for cell in CELL_TYPES}
 
 
-def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
-    """Interleave the channels of ``groups`` equal groups (ShuffleNet; PC-DARTS Sec. 3.2)."""
-    batch, channels, height, width = x.shape
-    return (x.view(batch, groups, channels // groups, height, width).transpose(1, 2).contiguous()
-            .view(batch, channels, height, width))
-
-
 def concat_and_shuffle(head: torch.Tensor, tail: torch.Tensor, groups: int) -> torch.Tensor:
-    """``channel_shuffle(cat([head, tail], 1), groups)`` in one copy instead of two (``head`` holds one group
-    of channels, ``tail`` the other ``groups - 1``)."""
+    """The PC-DARTS edge output (Sec. 3.2): ``cat([head, tail], 1)`` with its channels shuffled in ``groups``
+    equal groups (ShuffleNet), in one copy. ``head`` holds one group of channels, ``tail`` the other
+    ``groups - 1``; output channel ``j * groups + g`` is channel ``j`` of group ``g``."""
     batch, channels, height, width = head.shape
-    if head.dim() == 4 and head.is_contiguous(memory_format=torch.channels_last) and not head.is_contiguous():
+    if head.is_contiguous(memory_format=torch.channels_last) and not head.is_contiguous():
         # Channels-last: the same interleaving along the innermost (channel) dimension, output channels-last.
         head_last = head.permute(0, 2, 3, 1).unsqueeze(-1)
         tail_last = tail.permute(0, 2, 3, 1).reshape(batch, height, width, groups - 1, channels).transpose(-1, -2)

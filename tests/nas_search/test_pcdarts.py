@@ -12,11 +12,18 @@ import torch
 from datamodules.imagenet import ImageNetDataModule
 from datamodules.writers.imagefolder import write_image_folder
 from networks.nas.arch_gradients import build_arch_gradient
-from networks.nas.search_space import MixedOp, SearchNetwork, channel_shuffle, concat_and_shuffle
+from networks.nas.search_space import MixedOp, SearchNetwork, concat_and_shuffle
 from tests.nas_search.helpers import TINY_SEARCH, tiny_batches
 from visionsuite.errors import ConfigError
 from visionsuite.instantiate import build
 from visionsuite.pipeline import run_job
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """The textbook channel shuffle (ShuffleNet): view as (groups, C / groups), transpose, flatten."""
+    batch, channels, height, width = x.shape
+    return (x.view(batch, groups, channels // groups, height, width).transpose(1, 2).contiguous()
+            .view(batch, channels, height, width))
 
 
 def pc_network(seed: int = 0, **options) -> SearchNetwork:

@@ -12,7 +12,7 @@ reduction-cell edge from one of the two cell inputs), and ``affine`` the BatchNo
 At stride 2 every operation maps ``H x W`` to ``ceil(H/2) x ceil(W/2)``, odd sizes included.
 
 In search mode DARTS follows each pooling op by ``BatchNorm2d(C, affine=False)``; that belongs to the
-mixed op of the search space and is not added here.
+edge sources of the search space (``networks.nas.search_space.EdgeSource``) and is not added here.
 """
 
 from __future__ import annotations

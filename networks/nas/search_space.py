@@ -43,6 +43,9 @@ from .operations import OPS, PRIMITIVES, FactorizedReduce, Identity, ReLUConvBN,
 
 __all__ = [
     "CELL_TYPES",
+    "SHARED_OPS",
+    "EdgeInput",
+    "EdgeSource",
     "MixedOp",
     "SearchCell",
     "SearchNetwork",
@@ -139,18 +142,106 @@ def concat_and_shuffle(head: torch.Tensor, tail: torch.Tensor, groups: int) -> t
     return torch.cat([head.unsqueeze(2), tail], dim=2).view(batch, channels * groups, height, width)
 
 
+#: Candidates without weights whose search-mode output (pooling, then BatchNorm(affine=False)) is the same on
+#: every edge leaving a state: :class:`EdgeSource` computes them once per state.
+SHARED_OPS = ("max_pool_3x3", "avg_pool_3x3")
+
+
+class EdgeInput:
+    """One cell state as its outgoing edges see it; each shared part is computed once, on first use.
+
+    ``head``: the channels that go through the operations (the first C/K with PC-DARTS, else all);
+    :attr:`rectified`: ``relu(head)``, the input of every operation that starts with a ReLU; :meth:`pooled`:
+    the pooling candidates with their BatchNorm; :attr:`bypass`: the PC-DARTS channels that skip the
+    operations (2x2 max-pooled on stride-2 edges). Every edge from a state sees the same values, so
+    computing them per edge, as the official code does, only repeats work.
+    """
+
+    def __init__(self, state: torch.Tensor, partial_channel_k: int, stride: int, pools: nn.ModuleDict) -> None:
+        split = state.shape[1] // partial_channel_k
+        self.head = state[:, :split] if partial_channel_k > 1 else state
+        self._tail = state[:, split:] if partial_channel_k > 1 else None
+        self._stride = stride
+        self._pools = pools
+        self._cache: dict[str, torch.Tensor] = {}
+
+    @property
+    def rectified(self) -> torch.Tensor:
+        if "relu" not in self._cache:
+            self._cache["relu"] = F.relu(self.head)
+        return self._cache["relu"]
+
+    def pooled(self, name: str) -> torch.Tensor:
+        if name not in self._cache:
+            self._cache[name] = self._pools[name](self.head)
+        return self._cache[name]
+
+    @property
+    def bypass(self) -> torch.Tensor:
+        if self._tail is None:
+            raise ValueError("the bypass exists only with PC-DARTS partial channels (partial_channel_k > 1)")
+        if "bypass" not in self._cache:
+            tail = self._tail
+            if self._stride == 2:  # odd sizes round up like the stride-2 operations
+                tail = F.max_pool2d(tail, 2, 2, ceil_mode=True)
+            self._cache["bypass"] = tail
+        return self._cache["bypass"]
+
+
+class EdgeSource(nn.Module):
+    """The weight-free part of the edges leaving one cell state: turns the state into an :class:`EdgeInput`.
+
+    Owns the pooling candidates (``pools``, each followed by ``BatchNorm2d(C / K, affine=False)`` as in the
+    official search code) of every edge leaving the state: their BatchNorms would all see the same input
+    and keep the same running statistics, so one per state gives the same outputs in training and eval.
+
+    Args:
+        C: channels of the state.
+        stride: 2 for the cell inputs of a reduction cell, else 1.
+        pools: the :data:`SHARED_OPS` used by at least one edge leaving the state.
+        partial_channel_k: K of PC-DARTS (1: every channel goes through the operations).
+    """
+
+    def __init__(self, C: int, stride: int, pools: Sequence[str] = (), partial_channel_k: int = 1) -> None:
+        super().__init__()
+        self.stride, self.partial_channel_k = stride, partial_channel_k
+        C_op = C // partial_channel_k
+        self.pools = nn.ModuleDict({name: nn.Sequential(OPS[name](C_op, stride, False),
+                                                        nn.BatchNorm2d(C_op, affine=False))
+                                    for name in SHARED_OPS if name in pools})
+
+    def forward(self, state: torch.Tensor) -> EdgeInput:
+        return EdgeInput(state, self.partial_channel_k, self.stride, self.pools)
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}, partial_channel_k={self.partial_channel_k}"
+
+
+class _FromSource(nn.Module):
+    """Stands for a :data:`SHARED_OPS` candidate in :attr:`MixedOp.ops`; its output comes from the edge's
+    :class:`EdgeSource`."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def extra_repr(self) -> str:
+        return f"{self.name!r}, computed once per state by its EdgeSource"
+
+
 class MixedOp(nn.Module):
     """One edge of the search cell: ``sum_o w_o * o(x)`` over its candidate operations (DARTS Eq. 2).
 
-    Operations are built with ``affine=False`` BatchNorm and pooling is followed by
-    ``BatchNorm2d(C, affine=False)``, as in search mode of the official code. The ``none`` operation
-    contributes exactly zero whatever its weight, so it is not evaluated (its weight still takes part in
-    the softmax).
+    Operations are built with ``affine=False`` BatchNorm, as in search mode of the official code; the
+    pooling candidates (with their BatchNorm) are computed by the state's :class:`EdgeSource`, shared by
+    the edges leaving it, and so is ``relu(x)`` for the candidates starting with a ReLU. The ``none``
+    operation contributes exactly zero whatever its weight, so it is not evaluated (its weight still takes
+    part in the softmax).
 
-    With ``partial_channel_k = K > 1`` (PC-DARTS, arXiv:1907.05737 Sec. 3.2) only the first ``C / K`` channels
-    go through the operations (built with ``C / K`` channels); the other channels bypass them (2x2 max-pool
-    when ``stride`` is 2), the two parts are concatenated and the channels shuffled in ``K`` groups.
-    ``skip_dropout`` (P-DARTS) is the dropout rate applied after the identity skip-connect in training.
+    With ``partial_channel_k = K > 1`` (PC-DARTS, arXiv:1907.05737 Sec. 3.2) the operations are built with
+    ``C / K`` channels and see the first ``C / K`` channels of the state; the cell adds the bypassed
+    channels and shuffles (:func:`concat_and_shuffle`). ``skip_dropout`` (P-DARTS) is the dropout rate
+    applied after the identity skip-connect in training.
 
     Args:
         C: channels in and out.
@@ -169,49 +260,38 @@ class MixedOp(nn.Module):
         self.stride = stride
         self.skip_dropout = 0.0
         C_op = C // partial_channel_k
-        self.ops = nn.ModuleList()
-        for name in self.candidates:
-            op = OPS[name](C_op, stride, False)
-            if "pool" in name:
-                op = nn.Sequential(op, nn.BatchNorm2d(C_op, affine=False))
-            self.ops.append(op)
+        self.ops = nn.ModuleList(_FromSource(name) if name in SHARED_OPS else OPS[name](C_op, stride, False)
+                                 for name in self.candidates)
         self._evaluated = [index for index, op in enumerate(self.ops) if not isinstance(op, Zero)]
         if not self._evaluated:  # only `none`: keep one zero op so the edge still has an output shape
             self._evaluated = [0]
         self._identity = [isinstance(op, Identity) for op in self.ops]
-        # Operations starting with a ReLU (separable / dilated convs, FactorizedReduce) share one relu(x).
         self._rectified = [hasattr(op, "forward_rectified") for op in self.ops]
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor, edge_weight: torch.Tensor | None = None) -> torch.Tensor:
-        """``weights``: one weight per candidate (a row of softmax(alpha)); ``edge_weight``: an optional scalar
-        multiplying the whole edge output (PC-DARTS edge normalisation). It is folded into the operation
-        weights and the bypass, which equals scaling the output but saves no full-width activation for
-        beta's gradient."""
-        k = self.partial_channel_k
+    def forward(self, source: EdgeInput, weights: torch.Tensor,
+                edge_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """The weighted sum over the candidates applied to ``source.head`` (C / K channels with PC-DARTS).
+
+        ``weights``: one weight per candidate (a row of softmax(alpha)); ``edge_weight``: an optional scalar
+        multiplying the edge output (PC-DARTS edge normalisation), folded into the candidate weights, which
+        equals scaling the output but saves no activation for beta's gradient.
+        """
         if edge_weight is not None:
             weights = weights * edge_weight
-        if k > 1:
-            split = x.shape[1] // k
-            x, bypass = x[:, :split], x[:, split:]
         total = None
-        rectified = None
         for index in self._evaluated:
-            if self._rectified[index]:
-                rectified = F.relu(x) if rectified is None else rectified
-                out = self.ops[index].forward_rectified(rectified)
+            op = self.ops[index]
+            if isinstance(op, _FromSource):
+                out = source.pooled(op.name)
+            elif self._rectified[index]:
+                out = op.forward_rectified(source.rectified)
             else:
-                out = self.ops[index](x)
+                out = op(source.head)
             if self._identity[index] and self.skip_dropout > 0:
                 out = F.dropout(out, p=self.skip_dropout, training=self.training)
             term = weights[index] * out
             total = term if total is None else total + term
-        if k == 1:
-            return total
-        if self.stride == 2:
-            bypass = F.max_pool2d(bypass, 2, 2, ceil_mode=True)  # odd sizes round up like the stride-2 ops
-        if edge_weight is not None:
-            bypass = edge_weight * bypass
-        return concat_and_shuffle(total, bypass, k)
+        return total
 
     def extra_repr(self) -> str:
         return f"candidates={list(self.candidates)}, partial_channel_k={self.partial_channel_k}"
@@ -219,6 +299,10 @@ class MixedOp(nn.Module):
 
 class SearchCell(nn.Module):
     """A search cell: two preprocessed inputs, ``nodes`` intermediate nodes fed by every earlier state.
+
+    Each state that feeds edges gets an :class:`EdgeSource` (``sources``) computing once what its edges
+    share. With PC-DARTS a node sums the edges' operation outputs and their (edge-weighted) bypasses apart
+    and shuffles once: the shuffle is linear, so this equals summing the shuffled edge outputs.
 
     Args:
         nodes: intermediate nodes (4 in DARTS).
@@ -237,14 +321,23 @@ class SearchCell(nn.Module):
         self.reduction = reduction
         self.nodes = nodes
         self.multiplier = multiplier
+        self.partial_channel_k = partial_channel_k
         if reduction_prev:
             self.preprocess0: nn.Module = FactorizedReduce(C_prev_prev, C, affine=False)
         else:
             self.preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
         self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
+        layout = edge_inputs(nodes)
         self.edges = nn.ModuleList(
             MixedOp(C, 2 if reduction and state < 2 else 1, candidates[edge], partial_channel_k)
-            for edge, (_, state) in enumerate(edge_inputs(nodes))
+            for edge, (_, state) in enumerate(layout)
+        )
+        # States 0 .. nodes feed edges (the last node feeds none).
+        self.sources = nn.ModuleList(
+            EdgeSource(C, 2 if reduction and state < 2 else 1,
+                       {name for edge, (_, source) in enumerate(layout) if source == state for name in candidates[edge]},
+                       partial_channel_k)
+            for state in range(nodes + 1)
         )
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, op_weights: torch.Tensor,
@@ -254,17 +347,24 @@ class SearchCell(nn.Module):
             edge_weights: optional ``(edges,)`` weights multiplying each edge's output (PC-DARTS edge
                 normalisation: the softmax of beta over each node's incoming edges); None means 1.
         """
+        k = self.partial_channel_k
         states = [self.preprocess0(s0), self.preprocess1(s1)]
+        sources = [self.sources[0](states[0]), self.sources[1](states[1])]
         offset = 0
-        for _ in range(self.nodes):
-            node_sum = None
-            for position, state in enumerate(states):
+        for node in range(self.nodes):
+            head = tail = None
+            for position, source in enumerate(sources):
                 edge = offset + position
-                h = self.edges[edge](state, op_weights[edge],
-                                     None if edge_weights is None else edge_weights[edge])
-                node_sum = h if node_sum is None else node_sum + h
-            offset += len(states)
-            states.append(node_sum)
+                edge_weight = None if edge_weights is None else edge_weights[edge]
+                h = self.edges[edge](source, op_weights[edge], edge_weight)
+                head = h if head is None else head + h
+                if k > 1:
+                    t = source.bypass if edge_weight is None else edge_weight * source.bypass
+                    tail = t if tail is None else tail + t
+            offset += len(sources)
+            states.append(head if k == 1 else concat_and_shuffle(head, tail, k))
+            if node + 2 < len(self.sources):
+                sources.append(self.sources[node + 2](states[-1]))
         return torch.cat(states[-self.multiplier:], dim=1)
 
 

@@ -15,7 +15,7 @@ from networks.nas.arch_gradients import (
     SecondOrderGradient,
     build_arch_gradient,
 )
-from networks.nas.search_space import MixedOp
+from networks.nas.search_space import EdgeSource, MixedOp
 from tests.nas_search.helpers import tiny_batches, tiny_network
 from visionsuite.errors import ConfigError
 
@@ -114,8 +114,8 @@ class HessianSizedSearchModel(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.stem = nn.Conv2d(1, 2, 3, padding=1, bias=False)
-        self.edge_1 = MixedOp(2, 1, self.CANDIDATES)
-        self.edge_2 = MixedOp(2, 2, self.CANDIDATES)
+        self.source_1, self.edge_1 = EdgeSource(2, 1, self.CANDIDATES), MixedOp(2, 1, self.CANDIDATES)
+        self.source_2, self.edge_2 = EdgeSource(2, 2, self.CANDIDATES), MixedOp(2, 2, self.CANDIDATES)
         self.head = nn.Linear(2, 3)
         self.alpha = nn.Parameter(0.3 * torch.randn(2, len(self.CANDIDATES)))
 
@@ -132,8 +132,8 @@ class HessianSizedSearchModel(nn.Module):
         alpha = self.alpha.detach() if detach_arch else self.alpha
         weights = F.softmax(alpha, dim=-1)
         h = self.stem(x)
-        h = self.edge_1(h, weights[0]) + h
-        h = self.edge_2(h, weights[1])
+        h = self.edge_1(self.source_1(h), weights[0]) + h
+        h = self.edge_2(self.source_2(h), weights[1])
         return self.head(h.mean(dim=(2, 3)))
 
 

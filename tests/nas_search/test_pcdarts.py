@@ -12,7 +12,7 @@ import torch
 from datamodules.imagenet import ImageNetDataModule
 from datamodules.writers.imagefolder import write_image_folder
 from networks.nas.arch_gradients import build_arch_gradient
-from networks.nas.search_space import MixedOp, SearchNetwork, concat_and_shuffle
+from networks.nas.search_space import EdgeSource, MixedOp, SearchCell, SearchNetwork, concat_and_shuffle
 from tests.nas_search.helpers import TINY_SEARCH, tiny_batches
 from visionsuite.errors import ConfigError
 from visionsuite.instantiate import build
@@ -36,11 +36,33 @@ def test_partial_channels_send_one_kth_through_the_ops_and_shuffle_the_rest() ->
     edge = MixedOp(8, 1, ["none", "skip_connect", "sep_conv_3x3"], partial_channel_k=4)
     assert next(edge.ops[2].parameters()).shape[0] == 2  # the operations are built with C/K = 2 channels
     x = torch.randn(2, 8, 5, 5)
-    out = edge(x, torch.tensor([0.0, 0.0, 0.0]))  # all weights 0: only the bypass channels remain
-    expected = channel_shuffle(torch.cat([torch.zeros(2, 2, 5, 5), x[:, 2:]], dim=1), 4)
-    assert torch.equal(out, expected)
-    reduced = MixedOp(8, 2, ["max_pool_3x3", "skip_connect"], partial_channel_k=4)(x, torch.tensor([0.5, 0.5]))
-    assert reduced.shape == (2, 8, 3, 3)
+    source = EdgeSource(8, 1, partial_channel_k=4)(x)
+    assert torch.equal(edge(source, torch.tensor([0.0, 1.0, 0.0])), x[:, :2])  # the ops see the first C/K
+    assert torch.equal(source.bypass, x[:, 2:])  # the rest bypasses them
+    reduced = EdgeSource(8, 2, ["max_pool_3x3"], partial_channel_k=4)(x)
+    assert torch.equal(reduced.bypass, torch.nn.functional.max_pool2d(x[:, 2:], 2, 2, ceil_mode=True))
+    head = MixedOp(8, 2, ["max_pool_3x3", "skip_connect"], partial_channel_k=4)(reduced, torch.tensor([0.5, 0.5]))
+    assert head.shape == (2, 2, 3, 3)
+
+
+def test_a_pcdarts_node_is_the_sum_of_its_shuffled_edge_outputs() -> None:
+    # The cell sums the edges' operation outputs and weighted bypasses, then shuffles once per node; the
+    # paper's definition shuffles each edge's concatenation and sums those.
+    torch.manual_seed(0)
+    k, candidates = 4, ["none", "max_pool_3x3", "skip_connect", "sep_conv_3x3"]
+    cell = SearchCell(2, 2, 8, 8, 8, False, False, [candidates] * 5, partial_channel_k=k).double()
+    s0, s1 = torch.randn(2, 8, 6, 6, dtype=torch.float64), torch.randn(2, 8, 6, 6, dtype=torch.float64)
+    op_weights = torch.softmax(torch.randn(5, 4, dtype=torch.float64), -1)
+    edge_weights = torch.rand(5, dtype=torch.float64)
+    states = [cell.preprocess0(s0), cell.preprocess1(s1)]
+    for edges in ([0, 1], [2, 3, 4]):
+        outputs = []
+        for state, edge in enumerate(edges):
+            source = cell.sources[state](states[state])
+            head = cell.edges[edge](source, op_weights[edge])
+            outputs.append(edge_weights[edge] * channel_shuffle(torch.cat([head, source.bypass], dim=1), k))
+        states.append(sum(outputs))
+    torch.testing.assert_close(cell(s0, s1, op_weights, edge_weights), torch.cat(states[-2:], dim=1))
 
 
 @pytest.mark.parametrize("k", [2, 4, 8])

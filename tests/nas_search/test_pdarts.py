@@ -12,7 +12,7 @@ import torch
 
 from networks.nas.genotypes import load_genotype_json
 from networks.nas.progressive import derive_with_skip_limit, drop_weakest, skip_dropout_rate
-from networks.nas.search_space import MixedOp, num_cell_edges
+from networks.nas.search_space import EdgeSource, MixedOp, num_cell_edges
 from tests.helpers import KeyboardInterruptSimulation
 from visionsuite.errors import ConfigError
 from visionsuite.instantiate import build
@@ -82,8 +82,9 @@ def test_skip_dropout_is_decayed_within_the_stage_and_only_in_training() -> None
     edge = MixedOp(4, 1, ["skip_connect"])
     edge.skip_dropout = 0.5
     x = torch.ones(2, 4, 6, 6)
-    assert bool((edge.train()(x, torch.ones(1)) == 0).any())
-    assert torch.equal(edge.eval()(x, torch.ones(1)), x)
+    source = EdgeSource(4, 1)
+    assert bool((edge.train()(source(x), torch.ones(1)) == 0).any())
+    assert torch.equal(edge.eval()(source(x), torch.ones(1)), x)
 
 
 def test_a_checkpoint_of_another_stage_is_refused(make_config) -> None:

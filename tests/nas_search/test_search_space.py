@@ -8,7 +8,10 @@ from torch import nn
 
 from networks.nas.operations import PRIMITIVES, Zero
 from networks.nas.search_space import (
+    SHARED_OPS,
+    EdgeSource,
     MixedOp,
+    SearchCell,
     SearchNetwork,
     edge_inputs,
     normalize_candidate_ops,
@@ -40,10 +43,11 @@ def test_search_mode_batch_norm_is_not_affine_and_pools_are_followed_by_batch_no
         for module in cell.modules():
             if isinstance(module, nn.BatchNorm2d):
                 assert not module.affine
-        for edge in cell.edges:
-            for name, op in zip(edge.candidates, edge.ops, strict=True):
-                if "pool" in name:
-                    assert isinstance(op, nn.Sequential) and isinstance(op[1], nn.BatchNorm2d)
+        assert len(cell.sources) == 5  # the two cell inputs and nodes 0-2 feed edges
+        for source in cell.sources:
+            assert sorted(source.pools) == sorted(SHARED_OPS)
+            for pool in source.pools.values():
+                assert isinstance(pool, nn.Sequential) and isinstance(pool[1], nn.BatchNorm2d)
 
 
 def test_forward_shapes_and_detached_architecture() -> None:
@@ -62,15 +66,18 @@ def test_forward_shapes_and_detached_architecture() -> None:
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("training", [False, True])
 def test_mixed_op_is_the_softmax_weighted_sum_of_its_candidates(stride: int, training: bool) -> None:
-    # The mixed op shares one relu(x) among the candidates that start with a ReLU; the result and the
-    # gradients must be those of running every candidate on its own.
+    # The edge source computes relu(x) and the pooling candidates once for every edge leaving a state; the
+    # result and the gradients must be those of running every candidate on its own.
     torch.manual_seed(0)
     op = MixedOp(4, stride, PRIMITIVES).train(training).double()
+    source = EdgeSource(4, stride, PRIMITIVES).train(training).double()
     x = torch.randn(2, 4, 6, 6, dtype=torch.float64, requires_grad=True)
     alpha = torch.randn(len(PRIMITIVES), dtype=torch.float64, requires_grad=True)
     weights = torch.softmax(alpha, dim=0)
-    expected = sum(w * candidate(x) for w, candidate in zip(weights, op.ops, strict=True))  # `none` included
-    actual = op(x, weights)
+    candidates = [source.pools[name] if name in SHARED_OPS else candidate
+                  for name, candidate in zip(PRIMITIVES, op.ops, strict=True)]
+    expected = sum(w * candidate(x) for w, candidate in zip(weights, candidates, strict=True))  # `none` included
+    actual = op(source(x), weights)
     torch.testing.assert_close(actual, expected)
     upstream = torch.randn_like(actual)
     inputs = (x, alpha, *op.parameters())
@@ -79,6 +86,34 @@ def test_mixed_op_is_the_softmax_weighted_sum_of_its_candidates(stride: int, tra
                          strict=True):
         torch.testing.assert_close(got, want)
     assert isinstance(op.ops[0], Zero)
+
+
+@pytest.mark.parametrize("reduction", [False, True])
+def test_cell_computes_each_states_weight_free_candidates_once(reduction: bool) -> None:
+    # Every edge leaving a state shares its pooling outputs and relu: one call per state, not per edge.
+    torch.manual_seed(0)
+    candidates = [name for name in PRIMITIVES if not name.startswith("sep_conv")]  # their 2nd half has a ReLU
+    cell = SearchCell(4, 4, 6, 6, 4, reduction, False, [candidates] * 14).double()
+    calls = {"max_pool_3x3": 0, "relu": 0}
+
+    def count_pool(*_) -> None:
+        calls["max_pool_3x3"] += 1
+
+    for source in cell.sources:
+        source.pools["max_pool_3x3"].register_forward_hook(count_pool)
+    original_relu = torch.nn.functional.relu
+
+    def counting_relu(*args, **kwargs):
+        calls["relu"] += 1
+        return original_relu(*args, **kwargs)
+
+    s0, s1 = torch.randn(2, 6, 8, 8, dtype=torch.float64), torch.randn(2, 6, 8, 8, dtype=torch.float64)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.nn.functional, "relu", counting_relu)
+        out = cell(s0, s1, torch.softmax(torch.randn(14, len(candidates), dtype=torch.float64), -1))
+    assert out.shape == ((2, 16, 4, 4) if reduction else (2, 16, 8, 8))
+    assert calls["max_pool_3x3"] == 5  # the two inputs and nodes 0-2 feed edges; node 3 feeds none
+    assert calls["relu"] == 2 + 5  # the two preprocessing blocks, then once per state feeding edges
 
 
 def test_edge_layout() -> None:

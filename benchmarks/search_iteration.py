@@ -157,7 +157,7 @@ def measure(args: argparse.Namespace, variants: dict[str, tuple[str, dict[str, A
 
     The variants are timed in turn, one iteration each per round, so that a slow spell of the machine
     (another process, clock changes) lands on all of them alike; ``vs_first`` ratios are the median of the
-    per-round ratios to the first variant.
+    per-round ratios to the first variant (each round's ratio is reported too: their spread is the noise).
     """
     setups = {name: make_setup(args, mode, **dict(options)) for name, (mode, options) in variants.items()}
     for setup in setups.values():
@@ -183,6 +183,7 @@ def measure(args: argparse.Namespace, variants: dict[str, tuple[str, dict[str, A
         results[name] = {"seconds_per_iteration": round(statistics.median(times[name]), 4),
                          "seconds_all": [round(t, 4) for t in times[name]],
                          "time_vs_first": round(statistics.median(ratios), 3),
+                         "time_vs_first_per_round": [round(ratio, 3) for ratio in ratios],
                          "saved_activation_peak_mb": round(meter.peak / 2**20, 1)}
         if args.device.startswith("cuda"):
             results[name]["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
@@ -262,6 +263,7 @@ def main() -> None:
         for mode in MODES:
             result = dict(measured[mode])
             ratios = {"time_vs_first_order": result.pop("time_vs_first"),
+                      "time_vs_first_order_per_round": result.pop("time_vs_first_per_round"),
                       "activation_memory_vs_first_order": result.pop("activation_memory_vs_first")}
             modes[mode] = {**result, **ratios}
             if mode in TARGETS:
@@ -277,8 +279,8 @@ def main() -> None:
         ratios = {"time_vs_darts": pc["time_vs_first"], "activation_memory_vs_darts": pc["activation_memory_vs_first"]}
         report["pcdarts_vs_darts"] = {
             "darts_first_order": {key: darts[key] for key in ("seconds_per_iteration", "saved_activation_peak_mb")},
-            "pcdarts_k4_first_order": {key: value for key, value in pc.items() if not key.endswith("vs_first")},
-            **ratios, "targets": PCDARTS_TARGETS,
+            "pcdarts_k4_first_order": {key: value for key, value in pc.items() if "vs_first" not in key},
+            **ratios, "time_vs_darts_per_round": pc["time_vs_first_per_round"], "targets": PCDARTS_TARGETS,
             "meets_targets": all(ratios[key] <= PCDARTS_TARGETS[key] for key in PCDARTS_TARGETS),
         }
     if "pdarts" in parts:
@@ -286,7 +288,7 @@ def main() -> None:
                                 for name, (layers, candidates) in PDARTS_STAGES.items()})
         report["pdarts_stages_first_order"] = {
             name: {"cells": layers, "candidates_per_edge": len(candidates or range(8)),
-                   **{key: value for key, value in stages[name].items() if not key.endswith("vs_first")}}
+                   **{key: value for key, value in stages[name].items() if "vs_first" not in key}}
             for name, (layers, candidates) in PDARTS_STAGES.items()}
     print(json.dumps(report, indent=2))
 

@@ -22,10 +22,12 @@ def test_search_iteration_reports_every_part() -> None:
                            "--layers", "3", "--image-size", "8", "--repeats", "1", "--warmup", "0")
     assert set(report["modes"]) == {"first_order", "second_order", "amended"}
     assert report["modes"]["amended"]["target_time_vs_first_order"] == 3.1
+    assert len(report["modes"]["amended"]["time_vs_first_order_per_round"]) == 1  # one round per repeat
     predicted = report["pass_cost_model"]["predicted_time_vs_first_order"]
     assert predicted["first_order"] == 1.0 and predicted["amended"] > predicted["second_order"] > 1.0
     pc = report["pcdarts_vs_darts"]
     assert 0 < pc["activation_memory_vs_darts"] < 0.5  # a quarter of the channels through the mixed ops
+    assert pc["time_vs_darts_per_round"] == [pc["time_vs_darts"]]
     assert set(report["pdarts_stages_first_order"]) == {"stage1", "stage2", "stage3"}
 
 

@@ -7,6 +7,10 @@ matrices ``alpha_normal`` and ``alpha_reduce`` (edges x candidates), kept apart 
 (:meth:`SearchNetwork.arch_parameters` / :meth:`SearchNetwork.weight_parameters`) because they are
 optimised on a different data split by a different optimizer.
 
+Every edge leaving a cell state applies the same weight-free operations to the same input (pooling with
+its BatchNorm, the ReLU opening the convolutions, the PC-DARTS bypass), so each state's :class:`EdgeSource`
+computes them once for all its edges; each :class:`MixedOp` holds only its edge's weighted operations.
+
 The space is the one every DARTS-family method searches; the methods differ in options of it:
 
 * ``candidate_ops``: the candidate operations of every edge (default: all :data:`PRIMITIVES`), either one
@@ -257,7 +261,6 @@ class MixedOp(nn.Module):
                               "cell edge; pick a K that divides model.init_channels (PC-DARTS: C=16, K=4).")
         self.candidates = tuple(candidates)
         self.partial_channel_k = partial_channel_k
-        self.stride = stride
         self.skip_dropout = 0.0
         C_op = C // partial_channel_k
         self.ops = nn.ModuleList(_FromSource(name) if name in SHARED_OPS else OPS[name](C_op, stride, False)

@@ -177,6 +177,9 @@ class EdgeInput:
 
     def pooled(self, name: str) -> torch.Tensor:
         if name not in self._cache:
+            if name not in self._pools:
+                raise ValueError(f"this state's EdgeSource has no {name!r}: build it with the candidate names of "
+                                 f"every edge leaving the state (it holds {sorted(self._pools)})")
             self._cache[name] = self._pools[name](self.head)
         return self._cache[name]
 
@@ -202,7 +205,7 @@ class EdgeSource(nn.Module):
     Args:
         C: channels of the state.
         stride: 2 for the cell inputs of a reduction cell, else 1.
-        pools: the :data:`SHARED_OPS` used by at least one edge leaving the state.
+        pools: the candidate names of the edges leaving the state; those in :data:`SHARED_OPS` get a module.
         partial_channel_k: K of PC-DARTS (1: every channel goes through the operations).
     """
 

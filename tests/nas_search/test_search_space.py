@@ -86,6 +86,8 @@ def test_mixed_op_is_the_softmax_weighted_sum_of_its_candidates(stride: int, tra
                          strict=True):
         torch.testing.assert_close(got, want)
     assert isinstance(op.ops[0], Zero)
+    with pytest.raises(ValueError, match="has no 'max_pool_3x3'"):
+        op(EdgeSource(4, stride, ["skip_connect"])(x), weights)
 
 
 @pytest.mark.parametrize("reduction", [False, True])

@@ -15,7 +15,11 @@ freed), and the peak over the iteration is reported. Weight-shaped leaf tensors 
 virtual / perturbed weight copies of second order and amended) are not activations and are left out.
 
     python benchmarks/search_iteration.py [--batch-size 64] [--repeats 3] [--threads N] [--device cpu|cuda]
-                                          [--channels-last] [--parts modes,passes,pcdarts,pdarts]
+                                          [--channels-last] [--cudnn-benchmark] [--autocast bf16]
+                                          [--parts modes,passes,pcdarts,pdarts]
+
+``--cudnn-benchmark --autocast bf16`` times what ``trainer=gpu trainer.precision=bf16-mixed`` runs (the GPU
+search experiments' setting: cuDNN autotuner on, bf16 autocast around the training step).
 
 ``passes`` times the three kinds of forward/backward pass the modes are made of (backward to alpha only,
 to the weights only, to both) and predicts each mode's ratio from its pass list: the measured ratio over
@@ -46,6 +50,7 @@ PASSES = {
     "second_order": {"weights": 2, "both": 1, "alpha": 2},
     "amended": {"both": 1, "weights": 3, "alpha": 2},
 }
+AUTOCAST_DTYPES = {"none": None, "bf16": torch.bfloat16}
 PCDARTS_TARGETS = {"time_vs_darts": 0.35, "activation_memory_vs_darts": 0.30}
 # P-DARTS stages on CIFAR: cells and candidates per edge (the stage-2/3 candidates are an example survivor set).
 PDARTS_STAGES = {
@@ -147,6 +152,14 @@ def iteration(setup: dict[str, Any]) -> None:
     weight_optimizer.zero_grad(set_to_none=True)
 
 
+def run_iteration(args: argparse.Namespace, setup: dict[str, Any]) -> None:
+    """One :func:`iteration`, under autocast when ``--autocast`` asks for it (as Lightning's bf16-mixed
+    precision wraps the training step)."""
+    dtype = AUTOCAST_DTYPES[args.autocast]
+    with torch.autocast(torch.device(args.device).type, dtype=dtype, enabled=dtype is not None):
+        iteration(setup)
+
+
 def synchronize(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -162,13 +175,13 @@ def measure(args: argparse.Namespace, variants: dict[str, tuple[str, dict[str, A
     setups = {name: make_setup(args, mode, **dict(options)) for name, (mode, options) in variants.items()}
     for setup in setups.values():
         for _ in range(args.warmup):  # also fills the momentum buffers used by second order
-            iteration(setup)
+            run_iteration(args, setup)
     times: dict[str, list[float]] = {name: [] for name in setups}
     for _ in range(args.repeats):
         for name, setup in setups.items():
             synchronize(args.device)
             started = time.perf_counter()
-            iteration(setup)
+            run_iteration(args, setup)
             synchronize(args.device)
             times[name].append(time.perf_counter() - started)
     first = next(iter(setups))
@@ -178,7 +191,7 @@ def measure(args: argparse.Namespace, variants: dict[str, tuple[str, dict[str, A
         if args.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         with SavedActivationMeter(shapes) as meter:
-            iteration(setup)
+            run_iteration(args, setup)
         ratios = [own / base for own, base in zip(times[name], times[first], strict=True)]
         results[name] = {"seconds_per_iteration": round(statistics.median(times[name]), 4),
                          "seconds_all": [round(t, 4) for t in times[name]],
@@ -203,9 +216,13 @@ def measure_passes(args: argparse.Namespace) -> dict[str, Any]:
     reach = {"alpha": (network.arch_parameters(), False), "weights": (network.weight_parameters(), True),
              "both": ([*network.arch_parameters(), *network.weight_parameters()], False)}
 
+    dtype = AUTOCAST_DTYPES[args.autocast]
+
     def one_pass(kind: str) -> None:
         inputs, detach_arch = reach[kind]
-        torch.autograd.grad(F.cross_entropy(network(images, detach_arch=detach_arch), targets), inputs)
+        with torch.autocast(torch.device(args.device).type, dtype=dtype, enabled=dtype is not None):
+            loss = F.cross_entropy(network(images, detach_arch=detach_arch), targets)
+        torch.autograd.grad(loss, inputs)
 
     for _ in range(args.warmup):
         for kind in reach:
@@ -235,18 +252,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--channels-last", action="store_true", help="channels-last weights and images")
+    parser.add_argument("--cudnn-benchmark", action="store_true", help="cuDNN autotuner on (trainer=gpu sets it)")
+    parser.add_argument("--autocast", choices=tuple(AUTOCAST_DTYPES), default="none",
+                        help="autocast dtype around each iteration (bf16: trainer.precision=bf16-mixed)")
     parser.add_argument("--parts", default="modes,passes,pcdarts,pdarts",
                         help="comma-separated: modes (gradient modes), passes (pass-cost model), pcdarts (vs DARTS), "
                              "pdarts (per stage)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     parts = set(args.parts.split(","))
     report: dict[str, Any] = {
         "benchmark": "darts_search_iteration",
         "setting": {"init_channels": args.init_channels, "layers": args.layers, "image_size": args.image_size,
                     "batch_size": args.batch_size, "repeats": args.repeats, "warmup": args.warmup,
-                    "channels_last": args.channels_last, "timing": "variants interleaved, one iteration per round"},
+                    "channels_last": args.channels_last, "cudnn_benchmark": args.cudnn_benchmark,
+                    "autocast": args.autocast, "timing": "variants interleaved, one iteration per round"},
         "device": args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(),
         "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),

@@ -1,0 +1,88 @@
+"""Where one search iteration's time goes: the top kernels of DARTS and PC-DARTS per memory format / precision.
+
+Times one first-order iteration (architecture step + weight step, as ``benchmarks/search_iteration.py``) of
+the DARTS and the PC-DARTS (K=4, edge normalisation) search networks under four settings (NCHW fp32, NCHW
+bf16 autocast, channels-last bf16, channels-last fp32; cuDNN autotuner on except for the first), and for the
+first and third lists the kernels (GPU) or operators (CPU) that took most time, from ``torch.profiler``.
+Wall time far above the kernel total means the iteration is bound by the host (Python and dispatch).
+
+    python benchmarks/search_kernels.py [--batch-size 256] [--top 18] [--output kernels.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Any
+
+import torch
+from search_iteration import make_setup, run_iteration, synchronize
+from torch.profiler import ProfilerActivity, profile
+
+NETWORKS = {"darts": {}, "pcdarts_k4": {"partial_channel_k": 4, "edge_normalization": True}}
+# name: (channels_last, autocast, cudnn_benchmark, profiled)
+SETTINGS = {
+    "fp32": (False, "none", False, True),
+    "bf16_cudnn": (False, "bf16", True, False),
+    "cl_bf16_cudnn": (True, "bf16", True, True),
+    "cl_fp32_cudnn": (True, "none", True, False),
+}
+
+
+def top_kernels(args: argparse.Namespace, setup: dict[str, Any]) -> dict[str, Any]:
+    """Kernel (GPU) or operator self time (CPU) of one profiled iteration, largest first."""
+    cuda = args.device.startswith("cuda")
+    with profile(activities=[ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU]) as profiler:
+        run_iteration(args, setup)
+        synchronize(args.device)
+    attribute = "self_device_time_total" if cuda else "self_cpu_time_total"
+    events = sorted(profiler.key_averages(), key=lambda event: -getattr(event, attribute))
+    return {"kernel_ms_total": round(sum(getattr(event, attribute) for event in events) / 1e3, 1),
+            "top": [[event.key[:110], event.count, round(getattr(event, attribute) / 1e3, 1)]
+                    for event in events[:args.top]]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--top", type=int, default=18)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--output", help="also write the JSON here")
+    args = parser.parse_args()
+    args.init_channels, args.layers, args.image_size = 16, 8, 32
+    report: dict[str, Any] = {
+        "benchmark": "darts_search_kernels", "batch_size": args.batch_size, "torch": torch.__version__,
+        "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device}
+    for setting, (channels_last, autocast, cudnn_benchmark, profiled) in SETTINGS.items():
+        torch.backends.cudnn.benchmark = cudnn_benchmark
+        args.channels_last, args.autocast = channels_last, autocast
+        for network, options in NETWORKS.items():
+            setup = make_setup(args, "first_order", **options)
+            for _ in range(2):  # warm-up: allocator, cuDNN autotuner, momentum buffers
+                run_iteration(args, setup)
+            seconds = []
+            for _ in range(args.repeats):
+                synchronize(args.device)
+                started = time.perf_counter()
+                run_iteration(args, setup)
+                synchronize(args.device)
+                seconds.append(round(time.perf_counter() - started, 4))
+            entry: dict[str, Any] = {"seconds": seconds, "median_seconds": statistics.median(seconds)}
+            if profiled:
+                entry.update(top_kernels(args, setup))
+            report[f"{setting}/{network}"] = entry
+            del setup
+            if args.device.startswith("cuda"):
+                torch.cuda.empty_cache()
+    text = json.dumps(report, indent=1)
+    if args.output:
+        with open(args.output, "w") as handle:
+            handle.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -284,6 +284,7 @@ class MixedOp(nn.Module):
         """
         if edge_weight is not None:
             weights = weights * edge_weight
+        weights = weights.unbind()  # one op (and one stack in backward) instead of one select per candidate
         total = None
         for index in self._evaluated:
             op = self.ops[index]

@@ -107,8 +107,9 @@ class ArchitectureSearch(pl.LightningModule):
         experiment: name recorded in ``genotype.json`` (the config sets ``${task_name}``).
         draw_every_n_epochs: draw the heat map and cell diagrams every n epochs (0: only at the end);
             ``genotype.txt`` is written every epoch.
-        channels_last: keep weights and images in the channels-last memory format (about 1.5x faster on
-            CPU for this network; results equal up to rounding).
+        channels_last: keep weights and images in the channels-last memory format (results equal up to
+            rounding; faster: PyTorch's NCHW depthwise-convolution and small-channel BatchNorm kernels are
+            slow on CPU and GPU alike, see benchmarks/search_iteration.py).
     """
 
     def __init__(
@@ -131,7 +132,7 @@ class ArchitectureSearch(pl.LightningModule):
         scheduler: SchedulerFactory | None = None,
         experiment: str | None = None,
         draw_every_n_epochs: int = 1,
-        channels_last: bool = False,
+        channels_last: bool = True,
         partial_channel_k: int = 1,
         edge_normalization: bool = False,
         stem: str = "cifar",

@@ -15,7 +15,7 @@ freed), and the peak over the iteration is reported. Weight-shaped leaf tensors 
 virtual / perturbed weight copies of second order and amended) are not activations and are left out.
 
     python benchmarks/search_iteration.py [--batch-size 64] [--repeats 3] [--threads N] [--device cpu|cuda]
-                                          [--channels-last] [--cudnn-benchmark] [--autocast bf16]
+                                          [--no-channels-last] [--cudnn-benchmark] [--autocast bf16]
                                           [--parts modes,passes,pcdarts,pdarts]
 
 ``--cudnn-benchmark --autocast bf16`` times what ``trainer=gpu trainer.precision=bf16-mixed`` runs (the GPU
@@ -251,7 +251,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--channels-last", action="store_true", help="channels-last weights and images")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                        help="channels-last weights and images, as model.channels_last (default) sets")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="cuDNN autotuner on (trainer=gpu sets it)")
     parser.add_argument("--autocast", choices=tuple(AUTOCAST_DTYPES), default="none",
                         help="autocast dtype around each iteration (bf16: trainer.precision=bf16-mixed)")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU smoke check: every demo experiment a few batches on one GPU (bf16 search, 16-bit AMP training),
-# a one-GPU DDP run of training and of a search, then the search-cost, CenterNet latency and training
-# throughput (Lightning vs a plain loop) benchmarks on the GPU.
+# a one-GPU DDP run of training and of a search, then the search-cost (with its top kernels), CenterNet latency
+# and training throughput (Lightning vs a plain loop) benchmarks on the GPU.
 #
 #   bash benchmarks/gpu_smoke.sh [RESULTS_DIR]     (default: ./gpu_smoke)
 #
@@ -75,6 +75,8 @@ python3 benchmarks/search_iteration.py --device cuda --batch-size 64 --repeats 1
   >"$RESULTS/search_iteration_b64.json" 2>"$RESULTS/bench.err"
 python3 benchmarks/search_iteration.py --device cuda --batch-size 256 --repeats 5 --warmup 2 --parts pcdarts \
   >"$RESULTS/search_iteration_b256_pcdarts.json" 2>>"$RESULTS/bench.err"
+python3 benchmarks/search_kernels.py --device cuda --batch-size 256 \
+  >"$RESULTS/search_kernels_b256.json" 2>>"$RESULTS/bench.err"
 python3 benchmarks/centernet_latency.py --device cuda --repeats 5 --warmup 2 \
   >"$RESULTS/centernet_latency.json" 2>>"$RESULTS/bench.err"
 python3 benchmarks/train_throughput.py --device cuda >"$RESULTS/train_throughput.json" 2>>"$RESULTS/bench.err"

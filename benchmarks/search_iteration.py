@@ -2,7 +2,8 @@
 
 Issue 3 targets: second order at most 2.6x and amended at most 3.1x the wall time of first order (counting
 forward/backward passes gives 2.5x and 3.0x). Measured in one run, on one machine, on the DARTS search
-network (C=16, 8 cells, 32x32 inputs, batch 64 by default). Prints one JSON object.
+network (C=16, 8 cells, 32x32 inputs, batch 64, channels-last like ``model.channels_last``, by
+default). Prints one JSON object.
 
 Issue 4 adds, in the same run and at the same batch size: the PC-DARTS search network (K=4 partial channels
 + edge normalisation, first order) against the DARTS one (first order); targets PC-DARTS <= 0.30x the

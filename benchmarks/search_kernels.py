@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--top", type=int, default=18)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--output", help="also write the JSON here")
+    parser.add_argument("--output", help="also write the JSON here, updated after each measurement")
     args = parser.parse_args()
     args.init_channels, args.layers, args.image_size = 16, 8, 32
     report: dict[str, Any] = {
@@ -74,14 +74,13 @@ def main() -> None:
             if profiled:
                 entry.update(top_kernels(args, setup))
             report[f"{setting}/{network}"] = entry
+            if args.output:  # after each entry: a run cut short by a time limit keeps what it measured
+                with open(args.output, "w") as handle:
+                    json.dump(report, handle, indent=1)
             del setup
             if args.device.startswith("cuda"):
                 torch.cuda.empty_cache()
-    text = json.dumps(report, indent=1)
-    if args.output:
-        with open(args.output, "w") as handle:
-            handle.write(text)
-    print(text)
+    print(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

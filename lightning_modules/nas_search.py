@@ -108,8 +108,8 @@ class ArchitectureSearch(pl.LightningModule):
         draw_every_n_epochs: draw the heat map and cell diagrams every n epochs (0: only at the end);
             ``genotype.txt`` is written every epoch.
         channels_last: keep weights and images in the channels-last memory format (results equal up to
-            rounding; faster: PyTorch's NCHW depthwise-convolution and small-channel BatchNorm kernels are
-            slow on CPU and GPU alike, see benchmarks/search_iteration.py).
+            rounding; faster: PyTorch's NCHW depthwise-convolution kernels are slow on CPU and GPU, and so
+            is its NCHW BatchNorm without affine parameters on GPU; see benchmarks/search_kernels.py).
     """
 
     def __init__(

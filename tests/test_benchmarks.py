@@ -41,3 +41,15 @@ def test_corner_pooling_benchmark_runs() -> None:
     report = run_benchmark("corner_pooling.py", "--size", "8", "--channels", "2", "--repeats", "1",
                            "--naive-size", "4", "--device", "cpu")
     assert report
+
+
+def test_search_kernels_lists_the_top_operators_of_each_setting() -> None:
+    report = run_benchmark("search_kernels.py", "--device", "cpu", "--batch-size", "2", "--init-channels", "8",
+                           "--layers", "3", "--image-size", "8", "--repeats", "1", "--top", "3")
+    for setting in ("fp32", "bf16_cudnn", "cl_bf16_cudnn", "cl_fp32_cudnn"):
+        for network in ("darts", "pcdarts_k4"):
+            entry = report[f"{setting}/{network}"]
+            assert len(entry["seconds"]) == 1 and entry["median_seconds"] > 0
+    profiled = report["fp32/pcdarts_k4"]
+    assert len(profiled["top"]) == 3 and profiled["kernel_ms_total"] > 0
+    assert profiled["top"][0][2] >= profiled["top"][1][2] >= profiled["top"][2][2]  # largest first

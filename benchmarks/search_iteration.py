@@ -35,6 +35,7 @@ import platform
 import statistics
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -166,6 +167,24 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def timed(device: str, work: Callable[..., object], *arguments: Any) -> float:
+    """Wall seconds of ``work(*arguments)``, the device's queued kernels included."""
+    synchronize(device)
+    started = time.perf_counter()
+    work(*arguments)
+    synchronize(device)
+    return time.perf_counter() - started
+
+
+def add_network_arguments(parser: argparse.ArgumentParser, batch_size: int) -> None:
+    """The search network's size, batch and device options shared by the search benchmarks."""
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--init-channels", type=int, default=16)
+    parser.add_argument("--layers", type=int, default=8)
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+
+
 def measure(args: argparse.Namespace, variants: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """Time and saved-activation peak of one iteration of each variant ``name: (mode, network options)``.
 
@@ -180,11 +199,7 @@ def measure(args: argparse.Namespace, variants: dict[str, tuple[str, dict[str, A
     times: dict[str, list[float]] = {name: [] for name in setups}
     for _ in range(args.repeats):
         for name, setup in setups.items():
-            synchronize(args.device)
-            started = time.perf_counter()
-            run_iteration(args, setup)
-            synchronize(args.device)
-            times[name].append(time.perf_counter() - started)
+            times[name].append(timed(args.device, run_iteration, args, setup))
     first = next(iter(setups))
     results = {}
     for name, setup in setups.items():
@@ -231,11 +246,7 @@ def measure_passes(args: argparse.Namespace) -> dict[str, Any]:
     times: dict[str, list[float]] = {kind: [] for kind in reach}
     for _ in range(args.repeats):  # interleaved, like the iterations
         for kind in reach:
-            synchronize(args.device)
-            started = time.perf_counter()
-            one_pass(kind)
-            synchronize(args.device)
-            times[kind].append(time.perf_counter() - started)
+            times[kind].append(timed(args.device, one_pass, kind))
     seconds = {kind: statistics.median(values) for kind, values in times.items()}
     cost = {mode: sum(count * seconds[kind] for kind, count in passes.items()) for mode, passes in PASSES.items()}
     return {"seconds_per_pass": {kind: round(value, 4) for kind, value in seconds.items()},
@@ -244,14 +255,10 @@ def measure_passes(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--init-channels", type=int, default=16)
-    parser.add_argument("--layers", type=int, default=8)
-    parser.add_argument("--image-size", type=int, default=32)
+    add_network_arguments(parser, batch_size=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                         help="channels-last weights and images, as model.channels_last (default) sets")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="cuDNN autotuner on (trainer=gpu sets it)")

@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from typing import Any
 
 import torch
-from search_iteration import make_setup, run_iteration, synchronize
+from search_iteration import add_network_arguments, make_setup, run_iteration, synchronize, timed
 from torch.profiler import ProfilerActivity, profile
 
 NETWORKS = {"darts": {}, "pcdarts_k4": {"partial_channel_k": 4, "edge_normalization": True}}
@@ -47,13 +46,9 @@ def top_kernels(args: argparse.Namespace, setup: dict[str, Any]) -> dict[str, An
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--init-channels", type=int, default=16)
-    parser.add_argument("--layers", type=int, default=8)
-    parser.add_argument("--image-size", type=int, default=32)
+    add_network_arguments(parser, batch_size=256)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--top", type=int, default=18)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output", help="also write the JSON here, updated after each measurement")
     args = parser.parse_args()
     report: dict[str, Any] = {
@@ -67,13 +62,7 @@ def main() -> None:
             setup = make_setup(args, "first_order", **options)
             for _ in range(2):  # warm-up: allocator, cuDNN autotuner, momentum buffers
                 run_iteration(args, setup)
-            seconds = []
-            for _ in range(args.repeats):
-                synchronize(args.device)
-                started = time.perf_counter()
-                run_iteration(args, setup)
-                synchronize(args.device)
-                seconds.append(round(time.perf_counter() - started, 4))
+            seconds = [round(timed(args.device, run_iteration, args, setup), 4) for _ in range(args.repeats)]
             entry: dict[str, Any] = {"seconds": seconds, "median_seconds": statistics.median(seconds)}
             if profiled:
                 entry.update(top_kernels(args, setup))

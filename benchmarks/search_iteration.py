@@ -154,11 +154,15 @@ def iteration(setup: dict[str, Any]) -> None:
     weight_optimizer.zero_grad(set_to_none=True)
 
 
-def run_iteration(args: argparse.Namespace, setup: dict[str, Any]) -> None:
-    """One :func:`iteration`, under autocast when ``--autocast`` asks for it (as Lightning's bf16-mixed
-    precision wraps the training step)."""
+def autocast(args: argparse.Namespace) -> torch.autocast:
+    """The ``--autocast`` context (off for ``none``), as Lightning's bf16-mixed precision wraps the step."""
     dtype = AUTOCAST_DTYPES[args.autocast]
-    with torch.autocast(torch.device(args.device).type, dtype=dtype, enabled=dtype is not None):
+    return torch.autocast(torch.device(args.device).type, dtype=dtype, enabled=dtype is not None)
+
+
+def run_iteration(args: argparse.Namespace, setup: dict[str, Any]) -> None:
+    """One :func:`iteration` under :func:`autocast`."""
+    with autocast(args):
         iteration(setup)
 
 
@@ -232,11 +236,9 @@ def measure_passes(args: argparse.Namespace) -> dict[str, Any]:
     reach = {"alpha": (network.arch_parameters(), False), "weights": (network.weight_parameters(), True),
              "both": ([*network.arch_parameters(), *network.weight_parameters()], False)}
 
-    dtype = AUTOCAST_DTYPES[args.autocast]
-
     def one_pass(kind: str) -> None:
         inputs, detach_arch = reach[kind]
-        with torch.autocast(torch.device(args.device).type, dtype=dtype, enabled=dtype is not None):
+        with autocast(args):
             loss = F.cross_entropy(network(images, detach_arch=detach_arch), targets)
         torch.autograd.grad(loss, inputs)
 

@@ -1,0 +1,90 @@
+"""ImageNet backbones of the zoo taken from torchvision by reference (not copied): ResNet-50, MobileNetV2.
+
+Nothing is downloaded: ImageNet-pretrained weights load from a local file (``weights_path``), a state dict
+saved by ``torch.save(model.state_dict())`` or a torchvision weights file. Re-ID (MCNL, arXiv:1909.10848
+Sec. 4.1) uses ResNet-50 with the last stride set to 1 (``last_stride=1``): a 256x128 input then gives
+16x8 final feature maps instead of 8x4.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision import models
+
+from visionsuite.errors import ConfigError
+
+
+def load_local_weights(model: nn.Module, weights_path: str | Path, *, skip_classifier: bool = False) -> nn.Module:
+    """Load a local state-dict file into ``model``; one clear error when the file is missing or does not fit.
+
+    Args:
+        model: the network to fill.
+        weights_path: a ``.pth`` / ``.pt`` file holding a state dict (or ``{"state_dict": ...}``).
+        skip_classifier: drop the file's entries whose shapes differ from the model's (a 1000-way ImageNet
+            head loaded into a network with another class count) instead of failing on them.
+    """
+    path = Path(weights_path)
+    if not path.is_file():
+        raise ConfigError(f"weights_path={path}: no such file. ImageNet weights cannot be downloaded here; "
+                          "save them once with torch.save(torchvision.models.<name>(weights=...).state_dict(), "
+                          "'<file>.pth') on a machine with internet and pass that file.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same message
+        raise ConfigError(f"weights_path={path}: not a readable PyTorch weights file ({error}).") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    own = model.state_dict()
+    if skip_classifier:
+        state = {key: value for key, value in state.items()
+                 if key not in own or tuple(own[key].shape) == tuple(value.shape)}
+    mismatched = [key for key, value in state.items() if key in own and tuple(own[key].shape) != tuple(value.shape)]
+    missing = [key for key in own if key not in state and not (skip_classifier and _is_head(key))]
+    unexpected = [key for key in state if key not in own]
+    if mismatched or missing or unexpected:
+        details = "; ".join(part for part in (
+            f"shape mismatch: {', '.join(mismatched[:3])}" if mismatched else "",
+            f"missing: {', '.join(missing[:3])}" if missing else "",
+            f"unexpected: {', '.join(unexpected[:3])}" if unexpected else "",
+        ) if part)
+        raise ConfigError(f"weights_path={path} does not match the backbone {type(model).__name__} ({details}).")
+    model.load_state_dict(state, strict=not skip_classifier)
+    return model
+
+
+def _is_head(key: str) -> bool:
+    return key.startswith(("fc.", "classifier."))
+
+
+def resnet50(num_classes: int = 1000, *, weights_path: str | Path | None = None, last_stride: int = 2,
+             zero_init_residual: bool = False) -> models.ResNet:
+    """torchvision's ResNet-50 (25.6M parameters at 1000 classes).
+
+    Args:
+        num_classes: width of the final linear layer.
+        weights_path: local ImageNet weights; a head of another width is left at its initialisation.
+        last_stride: stride of ``layer4``'s first block (1 for re-ID, MCNL Sec. 4.1).
+        zero_init_residual: zero the last BN of each residual branch (torchvision option).
+    """
+    if last_stride not in (1, 2):
+        raise ConfigError(f"last_stride={last_stride}: use 1 or 2.")
+    model = models.resnet50(weights=None, num_classes=num_classes, zero_init_residual=zero_init_residual)
+    if weights_path is not None:
+        load_local_weights(model, weights_path, skip_classifier=num_classes != 1000)
+    if last_stride == 1:
+        first = model.layer4[0]
+        first.conv2.stride = (1, 1)
+        first.downsample[0].stride = (1, 1)
+    return model
+
+
+def mobilenet_v2(num_classes: int = 1000, *, weights_path: str | Path | None = None,
+                 width_multiplier: float = 1.0, dropout: float = 0.2) -> models.MobileNetV2:
+    """torchvision's MobileNetV2 (3.5M parameters at width 1 and 1000 classes)."""
+    model = models.mobilenet_v2(weights=None, num_classes=num_classes, width_mult=width_multiplier, dropout=dropout)
+    if weights_path is not None:
+        load_local_weights(model, weights_path, skip_classifier=num_classes != 1000)
+    return model

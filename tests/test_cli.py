@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 import torch
 
 from tests.helpers import run_cli
+from tests.optional import module_available
 from tests.test_train_pipeline import TINY
 
 
@@ -65,7 +65,7 @@ def test_ddp_cpu_trains_with_two_processes(tmp_path: Path) -> None:
     assert "distributed_backend=gloo" in completed.stderr or "gloo" in completed.stdout + completed.stderr
 
 
-@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
+@pytest.mark.skipif(not module_available("hydra_plugins.hydra_optuna_sweeper"),
                     reason="optional extra `optuna` not installed")
 def test_optuna_sweep_runs_trials(tmp_path: Path) -> None:
     completed = run_cli("-m", "hparams_search=nas_digits_optuna", *TINY, "trainer.max_epochs=1", "logger=csv",
@@ -75,7 +75,7 @@ def test_optuna_sweep_runs_trials(tmp_path: Path) -> None:
     assert "best_value" in (next((tmp_path / "logs").rglob("optimization_results.yaml"))).read_text()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
+@pytest.mark.skipif(not module_available("hydra_plugins.hydra_submitit_launcher"),
                     reason="optional extra `slurm` not installed")
 def test_slurm_launcher_config_composes() -> None:
     from hydra import compose, initialize_config_dir

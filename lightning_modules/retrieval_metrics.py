@@ -103,3 +103,101 @@ def reid_cmc_map(
                        "or seen only by the query's camera) and were skipped by reid_cmc_map.", stacklevel=2)
     cmc = (_torch.cumsum(hits, dim=0) / answered).numpy()
     return cmc, ap_sum / answered
+
+
+# ------------------------------------------------------------------------------------------------- SBIR (SAKE)
+_SBIR_QUERY_CHUNK = 256  # queries ranked at once: 256 x 12,500 photos is ~26 MB of int64 per array
+SBIR_AVERAGES = ("query", "class")
+
+
+def sbir_per_query(
+    distances: object,
+    query_labels: object,
+    gallery_labels: object,
+    precision_k: int = 100,
+    map_top: int | None = None,
+) -> tuple[_np.ndarray, _np.ndarray]:
+    """Per-query VOC-interpolated AP and precision@k of sketch-based image retrieval (SAKE's protocol).
+
+    See :func:`sbir_map_precision` for the convention; this returns the two ``(num_query,)`` float64 arrays
+    before averaging.
+    """
+    distance = _as_tensor(distances, "distances")
+    if distance.dim() != 2:
+        raise ValueError(f"distances must be (num_query, num_gallery); got shape {tuple(distance.shape)}.")
+    num_query, num_gallery = distance.shape
+    q_labels = _as_tensor(query_labels, "query_labels", _torch.int64)
+    g_labels = _as_tensor(gallery_labels, "gallery_labels", _torch.int64)
+    if q_labels.shape != (num_query,) or g_labels.shape != (num_gallery,):
+        raise ValueError(f"query_labels needs {num_query} and gallery_labels {num_gallery} entries (the rows and "
+                         f"columns of distances); got {tuple(q_labels.shape)} and {tuple(g_labels.shape)}.")
+    if precision_k < 1 or (map_top is not None and map_top < 1):
+        raise ValueError(f"precision_k={precision_k} and map_top={map_top} must be at least 1 (map_top may be None).")
+    depth = num_gallery if map_top is None else min(map_top, num_gallery)
+    average_precision = _torch.zeros(num_query, dtype=_torch.float64)
+    precision_at_k = _torch.zeros(num_query, dtype=_torch.float64)
+    for start in range(0, num_query, _SBIR_QUERY_CHUNK):
+        stop = min(start + _SBIR_QUERY_CHUNK, num_query)
+        order = _torch.sort(distance[start:stop].float(), dim=1, stable=True).indices
+        relevant = g_labels[order] == q_labels[start:stop, None]
+        positives = relevant.sum(dim=1).double()
+        precision_at_k[start:stop] = relevant[:, :precision_k].sum(dim=1).double() / precision_k
+        ranked = relevant[:, :depth]
+        denominator = positives if map_top is None else positives.clamp(max=map_top)
+        true_positives = _torch.cumsum(ranked, dim=1, dtype=_torch.int32).double()
+        ranks = _torch.arange(1, depth + 1, dtype=_torch.float64)
+        precision = true_positives / ranks
+        recall = true_positives / denominator.clamp(min=1)[:, None]
+        # VOC interpolation: recall padded with 0 and 1, precision with 0 and 0, precision made
+        # non-increasing from the right, then sum(delta recall x precision) where recall changes.
+        rows = stop - start
+        padded_recall = _torch.cat([_torch.zeros(rows, 1, dtype=_torch.float64), recall,
+                                    _torch.ones(rows, 1, dtype=_torch.float64)], dim=1)
+        padded_precision = _torch.cat([_torch.zeros(rows, 1, dtype=_torch.float64), precision,
+                                       _torch.zeros(rows, 1, dtype=_torch.float64)], dim=1)
+        envelope = _torch.flip(_torch.cummax(_torch.flip(padded_precision, [1]), dim=1).values, [1])
+        steps = padded_recall[:, 1:] - padded_recall[:, :-1]
+        average_precision[start:stop] = _torch.where(positives > 0, (steps * envelope[:, 1:]).sum(dim=1), 0.0)
+    return average_precision.numpy(), precision_at_k.numpy()
+
+
+def sbir_map_precision(
+    distances: object,
+    query_labels: object,
+    gallery_labels: object,
+    precision_k: int = 100,
+    map_top: int | None = None,
+    average: str = "query",
+) -> tuple[float, float]:
+    """Mean average precision and precision@k of zero-shot sketch-based image retrieval (SAKE protocol).
+
+    Convention (SAKE, arXiv:1904.03208 Sec. 4.1, as its official evaluation computes it): for each query
+    sketch the gallery photos are ranked by increasing distance (ties keep gallery order); a photo is
+    relevant when its label equals the query's. Over the ranking cut at ``map_top`` (the whole gallery when
+    ``None``: mAP@all), true/false positives are accumulated; recall = TP / P where P is the number of
+    relevant photos in the whole gallery, or ``min(map_top, P)`` with a cut; precision = TP / rank. AP is
+    VOC-interpolated: recall padded with 0 and 1, precision with 0 and 0, precision made non-increasing from
+    the right, and AP = sum of (recall step x precision) over the points where recall changes. A query with
+    no relevant photo has AP 0. Precision@k = relevant photos among the first ``precision_k`` / k (over the
+    full ranking, independent of ``map_top``).
+
+    Args:
+        distances: ``(num_query, num_gallery)`` distances (numpy array or tensor; smaller = more similar).
+        query_labels, gallery_labels: integer class labels of the queries and of the gallery items.
+        precision_k: k of precision@k (100 in the paper; 200 for the Sketchy 104/21 split).
+        map_top: cut of the ranking for mAP@top (200 for split 2); ``None`` for mAP@all.
+        average: ``"query"`` (mean over all queries, the number the suite reports) or ``"class"`` (mean over
+            the query classes of the per-class means, what the official script prints).
+
+    Returns:
+        ``(mean_ap, precision_at_k)``, two floats in [0, 1].
+    """
+    if average not in SBIR_AVERAGES:
+        raise ValueError(f"average={average!r}: use one of {', '.join(SBIR_AVERAGES)}.")
+    average_precision, precision_at_k = sbir_per_query(distances, query_labels, gallery_labels, precision_k, map_top)
+    if average == "query":
+        return float(average_precision.mean()), float(precision_at_k.mean())
+    labels = _as_tensor(query_labels, "query_labels", _torch.int64).numpy()
+    classes = _np.unique(labels)
+    return (float(_np.mean([average_precision[labels == label].mean() for label in classes])),
+            float(_np.mean([precision_at_k[labels == label].mean() for label in classes])))

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from torchvision.datasets import CIFAR10, CIFAR100
 from torchvision.datasets.utils import check_integrity
 
+from datamodules.augment import AugmentContext
 from datamodules.classification import ClassificationDataModule, Transform
 from datamodules.transforms import (
     CIFAR10_MEAN,
@@ -343,6 +344,11 @@ class CIFARDataModule(ClassificationDataModule):
 
     def eval_transform(self) -> Transform:
         return cifar_eval_transform(self.mean, self.std)
+
+    def augment_context(self) -> AugmentContext:
+        """32x32 PIL images, pad-and-crop by ``crop_padding``, AutoAugment's CIFAR10 policy (``data.augment``)."""
+        return AugmentContext(CIFAR_IMAGE_SIZE, self.mean, self.std, input_kind="pil", crop="pad",
+                              crop_padding=self.crop_padding, autoaugment_policy="cifar10")
 
     def _dataset(self, train: bool, transform: Transform | None, download: bool = False) -> Dataset:
         return self.dataset_class(  # type: ignore[call-arg]

@@ -24,6 +24,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.augment import Augmentation, AugmentContext, PairedViews
 from datamodules.sampling import EpochSeededDataLoader, EpochSeededRandomSampler
 from visionsuite.errors import ConfigError
 
@@ -83,6 +84,12 @@ class ClassificationDataModule(pl.LightningDataModule, ABC):
         search_split_fraction: Fraction of the training set in the weights part, in (0, 1); DARTS uses 0.5.
         drop_last: Drop the last incomplete training batch (off by default; turn it on if a network with
             BatchNorm after global pooling could meet a last batch of one image).
+        augment: A named augmentation policy of :mod:`datamodules.augment` (replaces the DataModule's own
+            training transform); None keeps the DataModule's own transform.
+        augment_ops: Augmentation ops to compose (after the policy's, if ``augment`` is also given).
+        augment_options: Parameters of the ops (cutout length, MixUp / CutMix alpha, RandAugment N and M).
+        paired_augment: A second policy: each training sample then also carries this view of the same image
+            (``(image, target, other_view)``), e.g. the heavy view measured by AugRefine's refine phase.
     """
 
     num_classes: int
@@ -102,8 +109,20 @@ class ClassificationDataModule(pl.LightningDataModule, ABC):
         search_split: bool = False,
         search_split_fraction: float = 0.5,
         drop_last: bool = False,
+        augment: str | None = None,
+        augment_ops: Sequence[str] | None = None,
+        augment_options: dict[str, Any] | None = None,
+        paired_augment: str | None = None,
     ) -> None:
         super().__init__()
+        self.augmentation = Augmentation.from_config(augment, augment_ops, augment_options)
+        self.paired_augmentation = Augmentation.from_config(paired_augment, None, augment_options,
+                                                            key="data.paired_augment")
+        if self.paired_augmentation is not None and (
+            self.paired_augmentation.mixes_batches or (self.augmentation and self.augmentation.mixes_batches)
+        ):
+            raise ConfigError("data.paired_augment cannot be combined with MixUp / CutMix (in data.augment, "
+                              "data.augment_ops or the paired policy): mixed batches have no per-image views.")
         self.batch_size = _check_positive_int(batch_size, "data.batch_size")
         self.eval_batch_size = (
             self.batch_size
@@ -168,6 +187,23 @@ class ClassificationDataModule(pl.LightningDataModule, ABC):
     def eval_transform(self) -> Transform:
         """Transform of validation/test images (deterministic)."""
 
+    def augment_context(self) -> AugmentContext:
+        """What the augmentation toolkit needs to know about the images (for ``data.augment``)."""
+        raise ConfigError(f"{type(self).__name__} does not support data.augment / data.augment_ops / "
+                          "data.paired_augment; set them to null.")
+
+    def training_transform(self) -> Transform:
+        """The ``data.augment`` pipeline when one is configured, else the DataModule's own transform."""
+        if self.augmentation is not None:
+            return self.augmentation.image_transform(self.augment_context())
+        return self.train_transform()
+
+    def _training_view(self, raw_train: Dataset, indices: Sequence[int] | None, transform: Transform) -> Dataset:
+        if self.paired_augmentation is None:
+            return TransformedSubset(raw_train, indices, transform)
+        return PairedViews(raw_train, indices, transform, self.paired_augmentation.image_transform(
+            self.augment_context()))
+
     # ------------------------------------------------------------------------------ Lightning hooks
     def prepare_data(self) -> None:
         """Download if asked (Lightning runs this on one process per node), then check the files."""
@@ -179,7 +215,7 @@ class ClassificationDataModule(pl.LightningDataModule, ABC):
         if self._is_set_up:
             return
         self.check_data()
-        train_transform, eval_transform = self.train_transform(), self.eval_transform()
+        train_transform, eval_transform = self.training_transform(), self.eval_transform()
         raw_train = self.build_train_dataset(None)
         num_train = len(raw_train)  # type: ignore[arg-type]
         self.test_dataset = self.build_test_dataset(eval_transform)
@@ -193,14 +229,14 @@ class ClassificationDataModule(pl.LightningDataModule, ABC):
         else:
             fixed_val = self.build_val_dataset(eval_transform)
             if fixed_val is not None:
-                self.train_dataset = TransformedSubset(raw_train, None, train_transform)
+                self.train_dataset = self._training_view(raw_train, None, train_transform)
                 self.val_dataset = fixed_val
             elif self.val_fraction > 0:
                 train_indices, val_indices = self.hold_out_indices(num_train)
-                self.train_dataset = TransformedSubset(raw_train, train_indices, train_transform)
+                self.train_dataset = self._training_view(raw_train, train_indices, train_transform)
                 self.val_dataset = TransformedSubset(raw_train, val_indices, eval_transform)
             else:
-                self.train_dataset = TransformedSubset(raw_train, None, train_transform)
+                self.train_dataset = self._training_view(raw_train, None, train_transform)
                 self.val_dataset = self.test_dataset
         self._is_set_up = True
 
@@ -262,6 +298,7 @@ class ClassificationDataModule(pl.LightningDataModule, ABC):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             drop_last=self.drop_last,
+            collate_fn=self.augmentation.collate(self.num_classes) if self.augmentation is not None else None,
             seed=seed,
             epoch_source=self._current_epoch,
         )

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from datamodules.augment import AugmentContext
 from datamodules.classification import ClassificationDataModule, Transform
 from datamodules.transforms import tensor_eval_transform, tensor_train_transform
 from visionsuite.errors import ConfigError, DatasetError
@@ -165,3 +166,9 @@ class DigitsDataModule(ClassificationDataModule):
     def eval_transform(self) -> Transform:
         mean, std = self.mean_std
         return tensor_eval_transform(mean, std)
+
+    def augment_context(self) -> AugmentContext:
+        """Float tensors in [0, 1], pad-and-crop by ``crop_padding``, no flips (digits are not mirror-symmetric)."""
+        mean, std = self.mean_std
+        return AugmentContext(self.image_size, mean, std, input_kind="tensor", crop="pad",
+                              crop_padding=self.crop_padding, autoaugment_policy="cifar10", flip=False)

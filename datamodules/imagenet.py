@@ -21,8 +21,14 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 
+from datamodules.augment import AugmentContext
 from datamodules.classification import ClassificationDataModule, Transform
-from datamodules.transforms import imagenet_eval_transform, imagenet_train_transform
+from datamodules.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    imagenet_eval_transform,
+    imagenet_train_transform,
+)
 from visionsuite.errors import ConfigError, DatasetError
 
 _LAYOUT = "<data_dir>/train/<class>/*.JPEG and <data_dir>/val/<class>/*.JPEG (the same class folders in both)"
@@ -181,3 +187,8 @@ class ImageNetDataModule(ClassificationDataModule):
 
     def eval_transform(self) -> Transform:
         return imagenet_eval_transform(self.image_size, self.resize_size)
+
+    def augment_context(self) -> AugmentContext:
+        """PIL images, RandomResizedCrop as the crop, AutoAugment's ImageNet policy (``data.augment``)."""
+        return AugmentContext(self.image_size, IMAGENET_MEAN, IMAGENET_STD, input_kind="pil", crop="resized",
+                              autoaugment_policy="imagenet", resize_size=self.resize_size)

@@ -15,6 +15,7 @@ test datasets and which transforms to use; everything else lives here:
 
 from __future__ import annotations
 
+import inspect
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from datamodules.augment import Augmentation, AugmentContext, PairedViews
 from datamodules.sampling import EpochSeededDataLoader, EpochSeededRandomSampler
 from visionsuite.errors import ConfigError
+from visionsuite.module import plain
 
 #: Added to ``seed`` for the sampler of the architecture part of the search split, so the two parts are
 #: shuffled by unrelated permutations (``seed + 1`` would replay the weights' order one epoch later).
@@ -209,6 +211,14 @@ class ClassificationDataModule(pl.LightningDataModule, ABC):
         """Download if asked (Lightning runs this on one process per node), then check the files."""
         self.download_data()
         self.check_data()
+
+    def save_hyperparameters(self, *args: Any, **kwargs: Any) -> None:
+        """Lightning's ``save_hyperparameters`` with Hydra containers turned into plain ones, so checkpoints load
+        with ``torch.load(weights_only=True)``."""
+        kwargs.setdefault("frame", inspect.currentframe().f_back)
+        super().save_hyperparameters(*args, **kwargs)
+        for key, value in list(self.hparams.items()):
+            self.hparams[key] = plain(value)
 
     def setup(self, stage: str | None = None) -> None:
         """Check the data and build every split (on every process; idempotent)."""

@@ -28,7 +28,6 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from datamodules.detection_transforms import COCO_MEAN, COCO_STD
-from lightning_modules.classification import ensure_finite
 from lightning_modules.coco_evaluation import COCO_METRICS, coco_results, evaluate_coco, gather_results
 from lightning_modules.detection_drawing import draw_detections, image_grid, tensor_to_image
 from networks.detection.centernet import CENTERNET_BLOCKS, CENTERNET_CHANNELS, CenterNet
@@ -37,6 +36,7 @@ from networks.detection.losses import LossWeights, centernet_loss
 from visionsuite.complexity import count_multiply_adds, count_parameters
 from visionsuite.errors import ConfigError
 from visionsuite.io import atomic_write_json
+from visionsuite.module import ensure_finite
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]

@@ -1,15 +1,17 @@
-"""Shared pieces of the suite's image classifiers: metrics and the non-finite-loss guard."""
+"""Shared pieces of the suite's image classifiers (the NAS modules and ``image_classifier.py``): accuracy
+metrics and the logging of a classifier's steps.
+
+The finite-loss guard lives in :mod:`visionsuite.module` (``ensure_finite``), with the rest of the base.
+"""
 
 from __future__ import annotations
 
-import math
-
+import pytorch_lightning as pl
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
-
-from visionsuite.errors import TrainingDivergedError
 
 
 def accuracy_metrics(num_classes: int, prefix: str) -> MetricCollection:
@@ -20,17 +22,21 @@ def accuracy_metrics(num_classes: int, prefix: str) -> MetricCollection:
     return MetricCollection(metrics, prefix=prefix)
 
 
-def ensure_finite(loss: torch.Tensor, where: str, epoch: int, step: int) -> None:
-    """Stop training with a clear message when ``loss`` is NaN or infinite.
+def log_training_step(module: pl.LightningModule, loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor,
+                      metrics: MetricCollection) -> None:
+    """Update the training accuracy and log ``train/loss`` (step and epoch) and the accuracy (epoch)."""
+    metrics.update(logits.detach(), targets)
+    module.log("train/loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=True, batch_size=len(targets))
+    module.log_dict(metrics, on_step=False, on_epoch=True)
 
-    The exception propagates out of ``trainer.fit``; no checkpoint is written for the failing epoch, so
-    ``checkpoints/last.ckpt`` stays the last good one.
-    """
-    value = float(loss.detach())
-    if not math.isfinite(value):
-        raise TrainingDivergedError(
-            f"The {where} became {value} at epoch {epoch}, step {step}. Training stopped; the last good "
-            "checkpoint is checkpoints/last.ckpt in the run directory. Lower the learning rate "
-            "(model.optimizer.lr) or keep gradient clipping on (trainer.gradient_clip_val), then resume with "
-            "ckpt_path=<that file>."
-        )
+
+def log_evaluation_step(module: pl.LightningModule, stage: str, logits: torch.Tensor, targets: torch.Tensor,
+                        metrics: MetricCollection) -> None:
+    """Update ``metrics`` and log ``<stage>/loss`` (cross-entropy) and the accuracy of an evaluation batch."""
+    metrics.update(logits, targets)
+    module.log(f"{stage}/loss", F.cross_entropy(logits, targets), prog_bar=stage == "val", batch_size=len(targets),
+               sync_dist=True)
+    module.log_dict(metrics, prog_bar=stage == "val")
+
+
+__all__ = ["accuracy_metrics", "log_evaluation_step", "log_training_step"]

@@ -14,14 +14,9 @@ weights goes through ``self.clip_gradients``; the weight scheduler is stepped af
 batch of each epoch (before validation and the end-of-epoch checkpoint, like Lightning's automatic
 epoch schedulers), so a resumed run continues with the right learning rate.
 
-Outputs in the run directory (``trainer.default_root_dir``):
-
-* every epoch: ``architecture/epoch_XXX/`` with ``genotype.txt``, ``arch_weights.png`` (heat map of
-  softmax(alpha)), ``normal_cell.png`` and ``reduction_cell.png``; the same images and text go to the
-  loggers that take images (W&B ``log_image``, TensorBoard ``add_image``);
-* at the end of fit: ``genotype.json`` (format of ``networks.nas.genotypes``, with metadata), the
-  final ``genotype.txt`` and diagrams; ``self.artifacts`` names them for ``result.json`` and for later
-  phases (``inputs: {model.genotype: search.genotype}``).
+Files and pictures (per-epoch architecture snapshots, ``genotype.json``, diagrams) are written by the
+:class:`~lightning_modules.search_outputs.ArchitectureWriter` callback this module declares
+(``configure_callbacks``); the P-DARTS stage lifecycle is :class:`~lightning_modules.pdarts_stage.ProgressiveStage`.
 
 PC-DARTS (``partial_channel_k``, ``edge_normalization``) and the ImageNet stem are options of the search
 space, so they combine with every ``arch_gradient``. P-DARTS (``progressive``, arXiv:1904.12760) makes the
@@ -35,47 +30,29 @@ candidate operations (``checkpoint["progressive"]``); resuming it into another s
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.nn import functional as F
 
-from lightning_modules.classification import accuracy_metrics, ensure_finite
+from lightning_modules.classification import accuracy_metrics, log_evaluation_step, log_training_step
+from lightning_modules.pdarts_stage import ProgressiveStage, candidate_ops_lists
+from lightning_modules.search_outputs import ArchitectureWriter
 from networks.nas.arch_gradients import ARCH_GRADIENTS, average_across_processes, build_arch_gradient
-from networks.nas.genotypes import Genotype, save_genotype_json
-from networks.nas.progressive import (
-    StagePlan,
-    drop_weakest,
-    load_candidates_json,
-    save_candidates_json,
-    skip_dropout_rate,
-    stage_plan,
-)
-from networks.nas.search_space import SearchNetwork, edge_inputs, normalize_candidate_ops
-from networks.nas.visualize import genotype_text, plot_arch_weights, plot_cell, state_name
+from networks.nas.genotypes import Genotype
+from networks.nas.progressive import load_candidates_json
+from networks.nas.search_space import SearchNetwork
 from visionsuite.errors import ConfigError, TrainingDivergedError
+from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite, plain
 
-log = logging.getLogger(__name__)
-
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
-SchedulerFactory = Callable[..., Any]
 Batch = Sequence[torch.Tensor]
 
-ARCHITECTURE_DIR = "architecture"
-GENOTYPE_FILE = "genotype.json"
-CANDIDATES_FILE = "candidates.json"
-IMAGE_FILES = {"arch_weights": "arch_weights.png", "normal_cell": "normal_cell.png",
-               "reduction_cell": "reduction_cell.png"}
 
-
-class ArchitectureSearch(pl.LightningModule):
+class ArchitectureSearch(SuiteModule):
     """DARTS-family architecture search on a :class:`~networks.nas.search_space.SearchNetwork`.
 
     Args:
@@ -138,28 +115,14 @@ class ArchitectureSearch(pl.LightningModule):
         stem: str = "cifar",
         progressive: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__()
-        if isinstance(candidate_ops, (DictConfig, ListConfig)):
-            candidate_ops = OmegaConf.to_container(candidate_ops, resolve=True)
-        if isinstance(progressive, DictConfig):
-            progressive = OmegaConf.to_container(progressive, resolve=True)
+        super().__init__(weight_optimizer, scheduler, "epoch", config_name="conf/model/darts_search.yaml")
+        candidate_ops, progressive = plain(candidate_ops), plain(progressive)
         if isinstance(candidate_ops, (str, Path)):
             candidate_ops = load_candidates_json(candidate_ops)
-        self.plan: StagePlan | None = None
-        if progressive is not None:
-            if not isinstance(progressive, Mapping):
-                raise ConfigError(f"model.progressive must be a mapping (stage, layers, drop_ops, skip_dropout, "
-                                  f"max_skip_connect) or null, got {progressive!r}.")
-            normalized = normalize_candidate_ops(candidate_ops, nodes)
-            self.plan = stage_plan(progressive, min(len(normalized[cell][0]) for cell in normalized))
-            layers = self.plan.layers
-        if isinstance(arch_warmup_epochs, bool) or not isinstance(arch_warmup_epochs, int) or arch_warmup_epochs < 0:
-            raise ConfigError(f"model.arch_warmup_epochs={arch_warmup_epochs!r}: must be an integer >= 0.")
-        for key, value in (("gradient_clip_val", gradient_clip_val), ("arch_gradient_clip_val", arch_gradient_clip_val)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0):
-                raise ConfigError(f"model.{key}={value!r}: must be a number >= 0 (0 or null: no clipping).")
-        if isinstance(draw_every_n_epochs, bool) or not isinstance(draw_every_n_epochs, int) or draw_every_n_epochs < 0:
-            raise ConfigError(f"model.draw_every_n_epochs={draw_every_n_epochs!r}: must be an integer >= 0.")
+        _check_settings(arch_warmup_epochs, gradient_clip_val, arch_gradient_clip_val, draw_every_n_epochs)
+        self.stage = ProgressiveStage.from_config(progressive, candidate_ops, nodes, arch_warmup_epochs)
+        if self.stage is not None:
+            layers = self.stage.layers
         self.arch_gradient = build_arch_gradient(arch_gradient, eta=eta)
         self.save_hyperparameters(ignore=["weight_optimizer", "arch_optimizer", "scheduler"])
         self.automatic_optimization = False
@@ -172,13 +135,13 @@ class ArchitectureSearch(pl.LightningModule):
         self.hparams["layers"] = layers
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
-        self.weight_optimizer_factory = weight_optimizer
         self.arch_optimizer_factory = arch_optimizer
-        self.scheduler_factory = scheduler
         self.train_metrics = accuracy_metrics(num_classes, "train/")
         self.val_metrics = accuracy_metrics(num_classes, "val/")
         self.test_metrics = accuracy_metrics(num_classes, "test/")
-        self.artifacts: dict[str, str] = {}
+
+    #: What a chain's summary shows of a search phase.
+    headline_artifacts = ("genotype", "normal_cell", "reduction_cell", "arch_weights")
 
     # ------------------------------------------------------------------------------ basics
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -186,36 +149,39 @@ class ArchitectureSearch(pl.LightningModule):
 
     def genotype(self) -> Genotype:
         """The genotype derived from the current alphas (P-DARTS: at most ``max_skip_connect`` skips)."""
-        return self.net.genotype(max_skip_connect=self.plan.max_skip_connect if self.plan else None)
+        return self.net.genotype(max_skip_connect=self.stage.max_skip_connect if self.stage else None)
+
+    @property
+    def plan(self) -> Any:
+        """The P-DARTS stage plan (None for a single-stage search)."""
+        return self.stage.plan if self.stage is not None else None
 
     def candidate_ops_lists(self) -> dict[str, list[list[str]]]:
         """The candidate operations of every edge, as plain lists."""
-        return {cell: [list(ops) for ops in per_edge] for cell, per_edge in self.net.candidates.items()}
+        return candidate_ops_lists(self.net)
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """The writer of the architecture snapshots, ``genotype.json`` and diagrams."""
+        return [ArchitectureWriter(self.hparams.draw_every_n_epochs, self.hparams.experiment)]
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if self.plan is not None:
-            checkpoint["progressive"] = {"stage": self.plan.stage, "candidate_ops": self.candidate_ops_lists()}
+        if self.stage is not None:
+            checkpoint["progressive"] = self.stage.state(self.net)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        saved = checkpoint.get("progressive")
-        current = None if self.plan is None else {"stage": self.plan.stage, "candidate_ops": self.candidate_ops_lists()}
-        if saved != current and (saved is not None or current is not None):
-            raise ConfigError(
-                "The checkpoint belongs to another search stage or candidate set: it holds "
-                f"{_describe_stage(saved)}, this run is {_describe_stage(current)}. Resume a P-DARTS stage from "
-                "its own checkpoints/last.ckpt (resume=<run dir> does)."
-            )
+        current = self.stage.state(self.net) if self.stage is not None else None
+        ProgressiveStage.check_resumable(checkpoint.get("progressive"), current)
 
-    def configure_optimizers(self) -> Any:
-        if self.weight_optimizer_factory is None or self.arch_optimizer_factory is None:
+    # ------------------------------------------------------------------------ optimisation
+    def optimizer_parameters(self) -> list[torch.nn.Parameter]:
+        """The weight optimizer updates the network weights; alpha has its own optimizer."""
+        return self.net.weight_parameters()
+
+    def extra_optimizers(self) -> list[torch.optim.Optimizer]:
+        if self.arch_optimizer_factory is None:
             raise ConfigError("model.weight_optimizer and model.arch_optimizer must both be set "
                               "(partial optimizers; see conf/model/darts_search.yaml).")
-        weight_optimizer = self.weight_optimizer_factory(params=self.net.weight_parameters())
-        arch_optimizer = self.arch_optimizer_factory(params=self.net.arch_parameters())
-        if self.scheduler_factory is None:
-            return [weight_optimizer, arch_optimizer]
-        scheduler = self.scheduler_factory(optimizer=weight_optimizer)
-        return [weight_optimizer, arch_optimizer], [{"scheduler": scheduler, "interval": "epoch"}]
+        return [self.arch_optimizer_factory(params=self.net.arch_parameters())]
 
     def on_fit_start(self) -> None:
         precision = str(self.trainer.precision)
@@ -229,13 +195,12 @@ class ArchitectureSearch(pl.LightningModule):
         if datamodule is not None and not getattr(datamodule, "search_split", True):
             raise ConfigError("The architecture search needs the search split of the training set: set "
                               "data.search_split=true (weights train on one part, the architecture on the other).")
+        self.arch_gradient.check_weight_optimizer(self.optimizers()[0])
 
     # ---------------------------------------------------------------------------- training
     def on_train_epoch_start(self) -> None:
-        if self.plan is not None:  # P-DARTS: skip-connect dropout decayed during the stage
-            rate = skip_dropout_rate(self.plan.skip_dropout, self.current_epoch, int(self.trainer.max_epochs or 1),
-                                     int(self.hparams.arch_warmup_epochs))
-            self.net.set_skip_dropout(rate)
+        if self.stage is not None:  # P-DARTS: skip-connect dropout decayed during the stage
+            rate = self.stage.start_epoch(self.net, self.current_epoch, int(self.trainer.max_epochs or 1))
             self.log("train/skip_dropout", rate, on_step=False, on_epoch=True)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
@@ -247,6 +212,7 @@ class ArchitectureSearch(pl.LightningModule):
 
     def _architecture_step(self, train_batch: Batch, val_batch: Batch, weight_optimizer: Any,
                            arch_optimizer: Any) -> None:
+        """Alpha's update (DARTS Alg. 1, step 1) with the gradient of ``model.arch_gradient``."""
         result = self.arch_gradient(self.net, train_batch, val_batch, weight_optimizer.optimizer)
         if not math.isfinite(float(result.loss)) or not all(bool(torch.isfinite(g).all()) for g in result.gradients):
             raise TrainingDivergedError(
@@ -266,6 +232,7 @@ class ArchitectureSearch(pl.LightningModule):
         self.log("train/arch_loss", result.loss, on_step=False, on_epoch=True, batch_size=len(val_batch[1]))
 
     def _weight_step(self, train_batch: Batch, weight_optimizer: Any) -> torch.Tensor:
+        """The weights' update (DARTS Alg. 1, step 2): alpha is a constant of this graph."""
         images, targets = train_batch[0], train_batch[1]
         logits = self.net(images, detach_arch=True)
         loss = F.cross_entropy(logits, targets)
@@ -281,99 +248,23 @@ class ArchitectureSearch(pl.LightningModule):
                                 gradient_clip_algorithm="norm")
         weight_optimizer.step()
         weight_optimizer.zero_grad(set_to_none=True)
-        self.train_metrics.update(logits.detach(), targets)
-        self.log("train/loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=True, batch_size=len(targets))
-        self.log_dict(self.train_metrics, on_step=False, on_epoch=True)
+        log_training_step(self, loss, logits, targets, self.train_metrics)
         return loss.detach()
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        # Epoch schedulers step after the epoch's last batch, before validation and the checkpoint.
-        if batch_idx + 1 >= self.trainer.num_training_batches:
-            schedulers = self.lr_schedulers()
-            for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
-                scheduler.step()
-
-    def on_train_epoch_end(self) -> None:
-        epoch = self.current_epoch
-        every = self.hparams.draw_every_n_epochs
-        last = self.trainer.max_epochs is not None and epoch + 1 >= self.trainer.max_epochs
-        draw = bool(every) and ((epoch + 1) % every == 0 or last)
-        genotype = self.genotype()
-        if self.trainer.is_global_zero:
-            log.info("Epoch %d genotype:\n%s", epoch, genotype_text(genotype))
-            folder = Path(self.trainer.default_root_dir) / ARCHITECTURE_DIR / f"epoch_{epoch:03d}"
-            files = write_search_pictures(self.net, genotype, folder, f"epoch {epoch}", draw=draw)
-            publish_to_loggers(self.loggers, files, genotype_text(genotype), self.global_step)
+        self.step_schedulers_manually(batch_idx)
 
     # -------------------------------------------------------------------------- evaluation
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, "val", self.val_metrics)
+        images, targets = self._formatted(batch)
+        log_evaluation_step(self, "val", self.net(images), targets, self.val_metrics)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, "test", self.test_metrics)
-
-    def _evaluate(self, batch: Batch, stage: str, metrics: Any) -> None:
         images, targets = self._formatted(batch)
-        logits = self.net(images)
-        metrics.update(logits, targets)
-        self.log(f"{stage}/loss", F.cross_entropy(logits, targets), prog_bar=stage == "val",
-                 batch_size=len(targets), sync_dist=True)
-        self.log_dict(metrics, prog_bar=stage == "val")
+        log_evaluation_step(self, "test", self.net(images), targets, self.test_metrics)
 
     def _formatted(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         return batch[0].contiguous(memory_format=self.memory_format), batch[1]
-
-    # ------------------------------------------------------------------------------ outputs
-    def on_fit_end(self) -> None:
-        """Write ``genotype.json`` and the final pictures (rank 0), then name them in ``self.artifacts``."""
-        run_dir = Path(self.trainer.default_root_dir)
-        genotype = self.genotype()
-        if self.trainer.is_global_zero:
-            files = write_search_pictures(self.net, genotype, run_dir, "final architecture", draw=True)
-            weights = self.net.arch_weights()
-            save_genotype_json(
-                genotype, run_dir / GENOTYPE_FILE,
-                experiment=self.hparams.experiment,
-                epochs_trained=int(self.current_epoch),
-                arch_gradient=self.hparams.arch_gradient,
-                eta=self.hparams.eta if self.hparams.arch_gradient == "amended" else None,
-                arch_weights={cell: value.cpu().numpy().round(6) for cell, value in weights.items()},
-                candidate_ops=self.candidate_ops_lists(),
-                partial_channel_k=self.hparams.partial_channel_k,
-                edge_weights=({cell: value.cpu().numpy().round(6) for cell, value in self.net.edge_weights().items()}
-                              if self.net.edge_normalization else None),
-                stage=self.plan.stage if self.plan else None,
-                max_skip_connect=self.plan.max_skip_connect if self.plan else None,
-            )
-            log.info("Search finished: %s\n%s", run_dir / GENOTYPE_FILE, genotype_text(genotype))
-        else:
-            files = {name: run_dir / file for name, file in IMAGE_FILES.items()}
-            files["genotype_text"] = run_dir / "genotype.txt"
-        if self.plan is not None and not self.plan.is_last:
-            files.update(self._write_survivors(run_dir))
-        self.trainer.strategy.barrier("genotype_written")
-        self.artifacts = {"genotype": str(run_dir / GENOTYPE_FILE), **{name: str(path) for name, path in files.items()}}
-
-    def _write_survivors(self, run_dir: Path) -> dict[str, Path]:
-        """P-DARTS: drop the weakest candidates of every edge; write, log and draw the survivors (rank 0)."""
-        weights = self.net.arch_weights()
-        survivors = {cell: drop_weakest(weights[cell], self.net.candidates[cell], self.plan.drop_ops)
-                     for cell in self.net.candidates}
-        files = {"candidates": run_dir / CANDIDATES_FILE, "surviving_ops": run_dir / "surviving_ops.png",
-                 "candidates_text": run_dir / "candidates.txt"}
-        if not self.trainer.is_global_zero:
-            return files
-        save_candidates_json(files["candidates"], survivors, stage=self.plan.stage, experiment=self.hparams.experiment,
-                             dropped_per_edge=self.plan.drop_ops)
-        text = candidates_text(survivors, self.net.nodes)
-        files["candidates_text"].write_text(text, encoding="utf-8")
-        kept = {cell: _kept_weights(weights[cell], self.net.candidates[cell], survivors[cell]) for cell in survivors}
-        plot_arch_weights(kept, survivors, files["surviving_ops"], nodes=self.net.nodes,
-                          title=f"stage {self.plan.stage}: surviving operations (weights at the end of the stage)")
-        log.info("Stage %d: %d candidates per edge survive:\n%s", self.plan.stage,
-                 len(survivors["normal"][0]), text)
-        publish_to_loggers(self.loggers, {"surviving_ops": files["surviving_ops"]}, text, self.global_step)
-        return files
 
     def size_report(self) -> dict[str, float]:
         """Weights of the search network in millions (DARTS: ~1.93M at C=16, 8 cells) and alpha entries."""
@@ -383,27 +274,16 @@ class ArchitectureSearch(pl.LightningModule):
         }
 
 
-def _describe_stage(state: Mapping[str, Any] | None) -> str:
-    if state is None:
-        return "no P-DARTS stage"
-    sizes = sorted({len(ops) for per_edge in state["candidate_ops"].values() for ops in per_edge})
-    return f"stage {state['stage']} with {'/'.join(map(str, sizes))} candidates per edge"
-
-
-def _kept_weights(weights: torch.Tensor, before: Sequence[Sequence[str]], after: Sequence[Sequence[str]]) -> np.ndarray:
-    """The weights of the surviving candidates, edge by edge, in the survivors' order."""
-    matrix = weights.cpu().numpy()
-    return np.array([[matrix[edge, list(before[edge]).index(op)] for op in ops] for edge, ops in enumerate(after)])
-
-
-def candidates_text(candidates: Mapping[str, Sequence[Sequence[str]]], nodes: int) -> str:
-    """One line per edge: ``c_{k-2} -> 0: sep_conv_3x3, skip_connect, ...`` for both cell types."""
-    lines = []
-    for cell in ("normal", "reduce"):
-        lines.append(f"{cell} cell:")
-        for (node, state), ops in zip(edge_inputs(nodes), candidates[cell], strict=True):
-            lines.append(f"  {state_name(state)} -> {node}: {', '.join(ops)}")
-    return "\n".join(lines) + "\n"
+def _check_settings(arch_warmup_epochs: Any, gradient_clip_val: Any, arch_gradient_clip_val: Any,
+                    draw_every_n_epochs: Any) -> None:
+    """One clear error per bad number of ``model.*``."""
+    if isinstance(arch_warmup_epochs, bool) or not isinstance(arch_warmup_epochs, int) or arch_warmup_epochs < 0:
+        raise ConfigError(f"model.arch_warmup_epochs={arch_warmup_epochs!r}: must be an integer >= 0.")
+    for key, value in (("gradient_clip_val", gradient_clip_val), ("arch_gradient_clip_val", arch_gradient_clip_val)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0):
+            raise ConfigError(f"model.{key}={value!r}: must be a number >= 0 (0 or null: no clipping).")
+    if isinstance(draw_every_n_epochs, bool) or not isinstance(draw_every_n_epochs, int) or draw_every_n_epochs < 0:
+        raise ConfigError(f"model.draw_every_n_epochs={draw_every_n_epochs!r}: must be an integer >= 0.")
 
 
 def _split_search_batch(batch: Any) -> tuple[Batch, Batch]:
@@ -413,53 +293,4 @@ def _split_search_batch(batch: Any) -> tuple[Batch, Batch]:
     return batch["weights"], batch["arch"]
 
 
-def write_search_pictures(network: SearchNetwork, genotype: Genotype, folder: Path, title: str,
-                          draw: bool = True) -> dict[str, Path]:
-    """``genotype.txt`` and (when ``draw``) the heat map and both cell diagrams into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    text_file = folder / "genotype.txt"
-    text_file.write_text(genotype_text(genotype), encoding="utf-8")
-    files = {"genotype_text": text_file}
-    if draw:
-        weights = {cell: value.cpu().numpy() for cell, value in network.arch_weights().items()}
-        files["arch_weights"] = plot_arch_weights(weights, network.candidates, folder / IMAGE_FILES["arch_weights"],
-                                                  nodes=network.nodes, title=title)
-        files["normal_cell"] = plot_cell(genotype, "normal", folder / IMAGE_FILES["normal_cell"],
-                                         title=f"normal cell ({title})")
-        files["reduction_cell"] = plot_cell(genotype, "reduce", folder / IMAGE_FILES["reduction_cell"],
-                                            title=f"reduction cell ({title})")
-    return files
-
-
-def publish_to_loggers(loggers: Sequence[Any], files: Mapping[str, Path], text: str, step: int) -> list[str]:
-    """Send the pictures and the genotype text to every logger that takes them; return what was sent where.
-
-    W&B-style loggers (with ``log_image`` / ``log_text``) and TensorBoard (``add_image`` / ``add_text`` on
-    its writer) are supported; others (CSV) are skipped.
-    """
-    sent = []
-    images = {name: path for name, path in files.items() if path.suffix == ".png"}
-    for logger in loggers:
-        kind = type(logger).__name__
-        if hasattr(logger, "log_image"):
-            for name, path in images.items():
-                logger.log_image(key=f"search/{name}", images=[str(path)], step=step)
-                sent.append(f"{kind}:{name}")
-            if hasattr(logger, "log_text"):
-                logger.log_text(key="search/genotype", columns=["genotype"], data=[[text]], step=step)
-                sent.append(f"{kind}:genotype")
-        elif hasattr(getattr(logger, "experiment", None), "add_image"):
-            from PIL import Image
-
-            writer = logger.experiment
-            for name, path in images.items():
-                with Image.open(path) as image:
-                    pixels = np.asarray(image.convert("RGB"))
-                writer.add_image(f"search/{name}", pixels, step, dataformats="HWC")
-                sent.append(f"{kind}:{name}")
-            writer.add_text("search/genotype", "\n".join("    " + line for line in text.splitlines()), step)
-            sent.append(f"{kind}:genotype")
-    return sent
-
-
-__all__ = ["ARCH_GRADIENTS", "ArchitectureSearch", "publish_to_loggers", "write_search_pictures"]
+__all__ = ["ARCH_GRADIENTS", "ArchitectureSearch"]

@@ -7,25 +7,23 @@ rate grows linearly from 0 to ``drop_path_prob`` over training, and (on ImageNet
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lightning_modules.classification import accuracy_metrics, ensure_finite
+from lightning_modules.classification import accuracy_metrics, log_evaluation_step, log_training_step
 from networks.nas import NetworkCIFAR, NetworkImageNet, count_parameters_m, resolve_genotype
 from visionsuite.complexity import count_multiply_adds
 from visionsuite.errors import ConfigError
+from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite
 
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
-SchedulerFactory = Callable[..., Any]
 NETWORKS = ("cifar", "imagenet")
 
 
-class GenotypeClassifier(pl.LightningModule):
+class GenotypeClassifier(SuiteModule):
     """Trains ``NetworkCIFAR`` / ``NetworkImageNet`` built from a genotype.
 
     Args:
@@ -40,6 +38,7 @@ class GenotypeClassifier(pl.LightningModule):
         input_size: image side used by ``mode=summary`` to count multiply-adds.
         optimizer: a partial optimizer (bound to the parameters here).
         scheduler: a partial learning-rate scheduler, stepped once per epoch.
+        scheduler_interval: ``epoch`` (the papers' schedules) or ``step``.
     """
 
     def __init__(
@@ -56,8 +55,9 @@ class GenotypeClassifier(pl.LightningModule):
         input_size: int = 32,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
+        scheduler_interval: Literal["epoch", "step"] = "epoch",
     ) -> None:
-        super().__init__()
+        super().__init__(optimizer, scheduler, scheduler_interval, config_name="conf/model/nas_train.yaml")
         if network not in NETWORKS:
             raise ConfigError(f"model.network={network!r}: use one of {', '.join(NETWORKS)}.")
         if not 0.0 <= drop_path_prob < 1.0:
@@ -71,8 +71,6 @@ class GenotypeClassifier(pl.LightningModule):
                                                in_channels=in_channels)
         else:
             self.net = NetworkImageNet(init_channels, num_classes, layers, auxiliary, resolved)
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
         self.train_metrics = accuracy_metrics(num_classes, "train/")
         self.val_metrics = accuracy_metrics(num_classes, "val/")
         self.test_metrics = accuracy_metrics(num_classes, "test/")
@@ -93,9 +91,7 @@ class GenotypeClassifier(pl.LightningModule):
         if aux_logits is not None:
             loss = loss + self.hparams.auxiliary_weight * self._loss(aux_logits, targets)
         ensure_finite(loss, "training loss", self.current_epoch, self.global_step)
-        self.train_metrics.update(logits.detach(), targets)
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(targets))
-        self.log_dict(self.train_metrics, on_step=False, on_epoch=True)
+        log_training_step(self, loss, logits, targets, self.train_metrics)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
@@ -106,28 +102,15 @@ class GenotypeClassifier(pl.LightningModule):
 
     def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: nn.Module) -> None:
         images, targets = batch
-        logits = self(images)
-        loss = F.cross_entropy(logits, targets)
-        metrics.update(logits, targets)
-        self.log(f"{stage}/loss", loss, prog_bar=stage == "val", batch_size=len(targets), sync_dist=True)
-        self.log_dict(metrics, prog_bar=stage == "val")
+        log_evaluation_step(self, stage, self(images), targets, metrics)
 
     def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, targets, label_smoothing=self.hparams.label_smoothing)
 
-    def configure_optimizers(self) -> Any:
-        if self.optimizer_factory is None:
-            raise ConfigError("model.optimizer is not set: give a partial optimizer (see conf/model/nas_train.yaml).")
-        optimizer = self.optimizer_factory(params=self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
-
     def size_report(self) -> dict[str, float]:
         """Parameters (auxiliary head excluded, as the papers count) and multiply-adds of one image."""
-        size = self.hparams.input_size
-        example = torch.zeros(1, self.hparams.in_channels, size, size)
+        example = self.example_input()
+        size = int(example.shape[-1])
         return {
             "params_m": round(count_parameters_m(self.net, exclude_auxiliary=True), 4),
             "params_with_auxiliary_m": round(count_parameters_m(self.net, exclude_auxiliary=False), 4),

@@ -10,7 +10,13 @@ A method module keeps only its own training / validation / test steps. This base
   :meth:`SuiteModule.example_input`), what ``mode=summary`` prints;
 * :meth:`SuiteModule.log_images`, one way to send pictures to every logger that takes them;
 * :func:`plain`, which turns Hydra/OmegaConf containers into plain Python ones before they are stored;
-* ``artifacts``: files the run produced, by name (what ``result.json`` lists and later phases consume).
+* ``artifacts``: files the run produced, by name (what ``result.json`` lists and later phases consume);
+  ``headline_artifacts`` names those a chain's summary shows, ``summary_notes`` adds readable lines to it;
+* for methods with several optimizers (manual optimization, e.g. the bilevel architecture search):
+  :meth:`SuiteModule.extra_optimizers` and :meth:`SuiteModule.step_schedulers_manually`.
+
+Files and pictures are written by callbacks a module declares (Lightning's ``configure_callbacks``), so the
+steps stay reusable without them.
 """
 
 from __future__ import annotations
@@ -84,20 +90,46 @@ class SuiteModule(pl.LightningModule):
         self.scheduler_interval = scheduler_interval
         self._optimizer_config_name = config_name
         self.artifacts: dict[str, str] = {}
+        self.summary_notes: dict[str, str] = {}
+
+    #: Artifact names (keys of ``artifacts``) a chain's summary shows even when the phase is not the last.
+    headline_artifacts: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ optimisation
     def optimizer_parameters(self) -> Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]]:
         """What the optimizer updates: every parameter unless a method says otherwise."""
         return self.parameters()
 
+    def extra_optimizers(self) -> list[torch.optim.Optimizer]:
+        """Optimizers after the main one (manual optimization only; the scheduler drives the main one)."""
+        return []
+
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
             raise ConfigError(f"model.optimizer is not set: give a partial optimizer (see {self._optimizer_config_name}).")
         optimizer = self.optimizer_factory(params=self.optimizer_parameters())
-        if self.scheduler_factory is None:
+        extra = self.extra_optimizers()
+        schedulers = []
+        if self.scheduler_factory is not None:
+            schedulers.append({"scheduler": self.scheduler_factory(optimizer=optimizer),
+                               "interval": self.scheduler_interval})
+        if extra:
+            return [optimizer, *extra], schedulers
+        if not schedulers:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
+        return {"optimizer": optimizer, "lr_scheduler": schedulers[0]}
+
+    def step_schedulers_manually(self, batch_idx: int) -> None:
+        """Manual optimization: step the schedulers as Lightning would (call from ``on_train_batch_end``).
+
+        ``step`` interval: after every batch; ``epoch`` interval: after the epoch's last training batch,
+        before validation and the end-of-epoch checkpoint, so a resumed run continues at the right rate.
+        """
+        if self.scheduler_interval == "epoch" and batch_idx + 1 < self.trainer.num_training_batches:
+            return
+        schedulers = self.lr_schedulers()
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
+            scheduler.step()
 
     # ------------------------------------------------------------------ size report (mode=summary)
     def example_input(self) -> torch.Tensor:
@@ -127,20 +159,51 @@ class SuiteModule(pl.LightningModule):
         """
         if not pictures or self._trainer is None:
             return []
-        sent = []
-        for logger in self.loggers:
-            kind = type(logger).__name__
-            if hasattr(logger, "log_image"):
-                images = [str(p) if isinstance(p, Path) else p for p in pictures]
-                extra = {"caption": list(captions)} if captions else {}
-                logger.log_image(key=key, images=images, step=self.global_step, **extra)
-                sent.append(f"{kind}:{key}")
-            elif hasattr(getattr(logger, "experiment", None), "add_image"):
-                for index, picture in enumerate(pictures):
-                    tag = key if len(pictures) == 1 else f"{key}/{index}"
-                    logger.experiment.add_image(tag, _as_array(picture), self.global_step, dataformats="HWC")
-                sent.append(f"{kind}:{key}")
-        return sent
+        return [f"{kind}:{key}" for kind in send_images(self.loggers, key, pictures, self.global_step, captions)]
+
+    def log_text(self, key: str, text: str) -> list[str]:
+        """Send ``text`` to every logger that takes text (W&B ``log_text``, TensorBoard ``add_text``)."""
+        if self._trainer is None:
+            return []
+        return [f"{kind}:{key}" for kind in send_text(self.loggers, key, text, self.global_step)]
+
+
+def send_images(loggers: Iterable[Any], key: str, pictures: Sequence[Picture], step: int,
+                captions: Sequence[str] | None = None) -> list[str]:
+    """Send ``pictures`` under ``key`` to every logger that takes images; return the loggers' class names.
+
+    What :meth:`SuiteModule.log_images` does, for callbacks that hold only the trainer's loggers.
+    """
+    sent = []
+    for logger in loggers:
+        kind = type(logger).__name__
+        if hasattr(logger, "log_image"):
+            images = [str(p) if isinstance(p, Path) else p for p in pictures]
+            extra = {"caption": list(captions)} if captions else {}
+            logger.log_image(key=key, images=images, step=step, **extra)
+            sent.append(kind)
+        elif hasattr(getattr(logger, "experiment", None), "add_image"):
+            for index, picture in enumerate(pictures):
+                tag = key if len(pictures) == 1 else f"{key}/{index}"
+                logger.experiment.add_image(tag, _as_array(picture), step, dataformats="HWC")
+            sent.append(kind)
+    return sent
+
+
+def send_text(loggers: Iterable[Any], key: str, text: str, step: int) -> list[str]:
+    """Send ``text`` under ``key`` to every logger that takes text; return the loggers' class names."""
+    sent = []
+    for logger in loggers:
+        kind = type(logger).__name__
+        if hasattr(logger, "log_image"):  # W&B-style: text as a one-cell table, when the logger has log_text
+            if hasattr(logger, "log_text"):
+                logger.log_text(key=key, columns=["text"], data=[[text]], step=step)
+                sent.append(kind)
+        elif hasattr(getattr(logger, "experiment", None), "add_text"):
+            # TensorBoard renders markdown: indent every line so the text keeps its layout.
+            logger.experiment.add_text(key, "\n".join("    " + line for line in text.splitlines()), step)
+            sent.append(kind)
+    return sent
 
 
 def _as_array(picture: Picture) -> np.ndarray:
@@ -157,4 +220,5 @@ def run_dir(module: pl.LightningModule) -> Path:
     return Path(module.trainer.default_root_dir)
 
 
-__all__ = ["OptimizerFactory", "SchedulerFactory", "SuiteModule", "ensure_finite", "plain", "run_dir"]
+__all__ = ["OptimizerFactory", "SchedulerFactory", "SuiteModule", "ensure_finite", "plain", "run_dir", "send_images",
+           "send_text"]

@@ -47,6 +47,7 @@ __all__ = [
     "SecondOrderGradient",
     "average_across_processes",
     "build_arch_gradient",
+    "check_sgd_virtual_step",
 ]
 
 Batch = Sequence[torch.Tensor]
@@ -134,6 +135,10 @@ class ArchGradient(abc.ABC):
         *gradients, loss = self.reduce([*(g.detach() for g in gradients), loss.detach().reshape(1)])
         return ArchGradientResult(gradients, loss.reshape(()))
 
+    def check_weight_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        """Raise :class:`ConfigError` if this strategy cannot model ``optimizer`` (most need nothing of it)."""
+        return None
+
     @abc.abstractmethod
     def compute(self, network: nn.Module, train_batch: Batch, val_batch: Batch,
                 weight_optimizer: torch.optim.Optimizer | None) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -188,6 +193,25 @@ class FirstOrderGradient(ArchGradient):
         return list(torch.autograd.grad(loss, network.arch_parameters())), loss
 
 
+def check_sgd_virtual_step(optimizer: torch.optim.Optimizer) -> None:
+    """Raise :class:`ConfigError` unless ``optimizer`` is SGD without Nesterov momentum or dampening.
+
+    DARTS' virtual step (arXiv:1806.09055, Eq. 6 as the official ``architect.py``) replays one step of the
+    weight optimizer from its learning rate, momentum buffers and weight decay: that is SGD's update only.
+    """
+    wrapped = getattr(optimizer, "optimizer", optimizer)  # Lightning's LightningOptimizer wraps the optimizer
+    unsupported = [f"{key}={group.get(key)}" for group in wrapped.param_groups
+                   for key in ("nesterov", "dampening") if group.get(key)]
+    if type(wrapped) is not torch.optim.SGD or unsupported:
+        detail = ", ".join(sorted(set(unsupported))) or type(wrapped).__module__ + "." + type(wrapped).__name__
+        raise ConfigError(
+            f"model.arch_gradient=second_order replays one step of the weight optimizer, which it can do for "
+            f"torch.optim.SGD (momentum, weight decay) only; model.weight_optimizer is {detail}. Set "
+            "model.weight_optimizer._target_=torch.optim.SGD (DARTS' setting), or use "
+            "model.arch_gradient=first_order or amended, which do not replay the weight step."
+        )
+
+
 class SecondOrderGradient(ArchGradient):
     """DARTS second order (unrolled), arXiv:1806.09055 Eqs. 6-8, as the official ``architect.py``.
 
@@ -216,11 +240,16 @@ class SecondOrderGradient(ArchGradient):
         implicit = self._alpha_central_difference(network, train_batch, names, weights, v)
         return [g - xi * h for g, h in zip(alpha_gradient, implicit, strict=True)], loss
 
+    def check_weight_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        """The virtual step is one step of plain SGD (momentum and weight decay): refuse anything else."""
+        check_sgd_virtual_step(optimizer)
+
     @staticmethod
     def virtual_step(weights: Sequence[torch.Tensor], gradients: Sequence[torch.Tensor],
                      optimizer: torch.optim.Optimizer) -> tuple[float, list[torch.Tensor]]:
         """``(xi, w')``: the weights after one SGD step of ``optimizer`` (momentum and weight decay included),
         as leaf tensors that require grad. ``xi`` is the learning rate of the first weight's group."""
+        check_sgd_virtual_step(optimizer)
         group_of = {parameter: index for index, group in enumerate(optimizer.param_groups)
                     for parameter in group["params"]}
         # Weights sharing a parameter group and having (or not) a momentum buffer are stepped together.

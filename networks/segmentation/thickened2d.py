@@ -1,0 +1,119 @@
+"""Thickened 2D networks (Yu et al., "Thickened 2D Networks for 3D Medical Image Segmentation", arXiv:1904.01150).
+
+The input of a 2D network is thickened to a stack of ``2k+1`` neighbouring slices, and the network segments the
+centre slice. The abstract names the problem and the two remedies we implement:
+
+* "A major information loss happens when a large number of 2D slices are fused at the first convolutional
+  layer": :func:`plain_unet2d` is that baseline (the slices are the input channels of the first convolution).
+* "(i) postpones slice fusion": in :class:`ThickenedUNet2D` the first ``fusion_depth`` encoder stages run on
+  every slice separately with shared weights (the slices are folded into the batch); the per-slice features are
+  then concatenated along channels and fused by a 1x1 convolution, and the rest of the U-Net is 2D on the fused
+  features. The encoder's skip connections at the per-slice levels are fused the same way (one 1x1 fusion per
+  level; the fusion of the last per-slice level is the main path's fusion).
+* "(ii) adds highway connections from the pre-fusion layer so that the prediction layer receives
+  slice-sensitive auxiliary cues": the per-slice features of the last pre-fusion stage are reduced (shared 1x1
+  convolution, ``highway_channels`` per slice), upsampled to the input resolution and concatenated, slice by
+  slice, with the decoder's output in front of the prediction layer.
+
+The fusion depth and the slice count are not given in our sources: they are config values (``fusion_depth``,
+``context_slices``). The encoder-decoder around them is a U-Net (our choice; the paper's backbone is not in our
+sources). v2's early-stage multiplexing and slice-sensitive attention are not implemented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from networks.segmentation.blocks import DecoderStage, EncoderStage, conv_norm_relu
+from visionsuite.errors import ConfigError
+
+
+class ThickenedUNet2D(nn.Module):
+    """2D U-Net on ``2k+1`` slices with postponed fusion and highway connections (see the module docstring).
+
+    Input ``(B, 2k+1, H, W)`` (H and W multiples of :attr:`divisor`), output logits ``(B, num_classes, H, W)``
+    of the centre slice.
+
+    Args:
+        num_classes: Output classes, background included.
+        context_slices: k (the input holds ``2k+1`` slices).
+        channels: Channels of the encoder stages (each stage after the first halves the resolution).
+        fusion_depth: Encoder stages applied to each slice separately before fusion (0: all slices fused at the
+            first convolution, the plain 2D network).
+        highway: Highway connections from the pre-fusion layer to the prediction layer (needs fusion_depth >= 1).
+        highway_channels: Channels per slice carried by the highway connection.
+    """
+
+    input_kind = "slices"
+
+    def __init__(self, num_classes: int, context_slices: int = 2, channels: Sequence[int] = (16, 32, 64, 128),
+                 fusion_depth: int = 2, highway: bool = True, highway_channels: int = 4) -> None:
+        super().__init__()
+        channels = [int(c) for c in channels]
+        if len(channels) < 2:
+            raise ConfigError(f"model.net.channels={channels}: give at least two encoder stages.")
+        if not 0 <= fusion_depth <= len(channels):
+            raise ConfigError(f"model.net.fusion_depth={fusion_depth}: use 0 (fuse at the first convolution) to "
+                              f"{len(channels)} (fuse at the bottleneck).")
+        if highway and fusion_depth == 0:
+            raise ConfigError("model.net.highway=true needs model.net.fusion_depth >= 1 (a pre-fusion layer).")
+        if context_slices < 0:
+            raise ConfigError(f"model.net.context_slices={context_slices}: k must be >= 0.")
+        self.context_slices, self.num_slices = int(context_slices), 2 * int(context_slices) + 1
+        self.fusion_depth, self.num_classes = int(fusion_depth), int(num_classes)
+        self.divisor = 2 ** (len(channels) - 1)
+        first_in = 1 if fusion_depth > 0 else self.num_slices
+        self.encoder = nn.ModuleList(
+            EncoderStage(first_in if i == 0 else channels[i - 1], c, 2, downsample=i > 0) for i, c in enumerate(channels))
+        self.fusions = nn.ModuleList(
+            conv_norm_relu(self.num_slices * channels[i], channels[i], 2, kernel_size=1) for i in range(fusion_depth))
+        self.decoder = nn.ModuleList(
+            DecoderStage(channels[i], channels[i - 1], channels[i - 1], 2) for i in range(len(channels) - 1, 0, -1))
+        self.highway = (conv_norm_relu(channels[fusion_depth - 1], highway_channels, 2, kernel_size=1)
+                        if highway else None)
+        head_in = channels[0] + (self.num_slices * highway_channels if highway else 0)
+        self.prediction = nn.Sequential(conv_norm_relu(head_in, channels[0], 2), nn.Conv2d(channels[0], num_classes, 1))
+
+    def forward(self, slices: torch.Tensor) -> torch.Tensor:
+        batch, depth, height, width = slices.shape
+        if depth != self.num_slices:
+            raise ConfigError(f"The network takes {self.num_slices} slices (model.net.context_slices="
+                              f"{self.context_slices}) but got {depth}; set data.context_slices to the same k.")
+        features = slices.reshape(batch * depth, 1, height, width) if self.fusion_depth > 0 else slices
+        skips, pre_fusion = [], None
+        for level, stage in enumerate(self.encoder):
+            features = stage(features)
+            if level < self.fusion_depth:
+                per_slice = features
+                fused = self.fusions[level](per_slice.reshape(batch, depth * per_slice.shape[1], *per_slice.shape[2:]))
+                if level == self.fusion_depth - 1:
+                    pre_fusion, features = per_slice, fused
+                skips.append(fused)
+            else:
+                skips.append(features)
+        out = skips[-1]
+        for stage, skip in zip(self.decoder, reversed(skips[:-1]), strict=True):
+            out = stage(out, skip)
+        if self.highway is not None and pre_fusion is not None:
+            cues = self.highway(pre_fusion)
+            cues = cues.reshape(batch, depth * cues.shape[1], *cues.shape[2:])
+            if cues.shape[-2:] != out.shape[-2:]:
+                cues = F.interpolate(cues, size=out.shape[-2:], mode="bilinear", align_corners=False)
+            out = torch.cat([out, cues], dim=1)
+        return self.prediction(out)
+
+
+def thickened_unet2d(num_classes: int, context_slices: int = 2, channels: Sequence[int] = (16, 32, 64, 128),
+                     fusion_depth: int = 2, highway_channels: int = 4) -> ThickenedUNet2D:
+    """The thickened 2D network: postponed fusion and highway connections (arXiv:1904.01150)."""
+    return ThickenedUNet2D(num_classes, context_slices, channels, fusion_depth, True, highway_channels)
+
+
+def plain_unet2d(num_classes: int, context_slices: int = 2,
+                 channels: Sequence[int] = (16, 32, 64, 128)) -> ThickenedUNet2D:
+    """The baseline the paper improves on: the same U-Net with all 2k+1 slices fused at the first convolution."""
+    return ThickenedUNet2D(num_classes, context_slices, channels, fusion_depth=0, highway=False)

@@ -49,7 +49,7 @@ class SbirDemoDataModule(SketchPhotoDataModule):
         **kwargs: as :class:`SketchPhotoDataModule`.
     """
 
-    def __init__(self, sketches_per_class: int = 60, photos_per_class: int = 60, image_size: int = 64,
+    def __init__(self, sketches_per_class: int = 40, photos_per_class: int = 80, image_size: int = 64,
                  generator_seed: int = 0, **kwargs) -> None:  # noqa: ANN003
         super().__init__(**kwargs)
         self.generator = (sketches_per_class, photos_per_class, image_size, generator_seed)

@@ -172,12 +172,13 @@ def cse_resnet50(num_classes: int = 1000, *, weights_path: str | Path | None = N
 
 
 def cse_resnet(num_classes: int, *, blocks: Sequence[int] = (1, 1, 1, 1), width_per_group: int = 16,
-               reduction: int = 16) -> CSEResNet:
+               reduction: int = 16, weights_path: str | Path | None = None) -> CSEResNet:
     """A reduced CSE-ResNet for CPU demos: torchvision's bottleneck ResNet with fewer blocks / narrower inner
     convolutions; same 2048-d features, SE blocks and domain tag as CSE-ResNet-50 (``blocks=(3, 4, 6, 3)``,
-    ``width_per_group=64``).
+    ``width_per_group=64``). ``weights_path``: a CSE-ResNet state dict of the same shape (optional).
     """
     if len(blocks) != 4 or min(blocks) < 1:
         raise ConfigError(f"blocks={list(blocks)}: give four stage depths >= 1 (ResNet-50: [3, 4, 6, 3]).")
     resnet = ResNet(Bottleneck, list(blocks), num_classes=num_classes, width_per_group=width_per_group)
-    return CSEResNet(resnet, reduction)
+    model = CSEResNet(resnet, reduction)
+    return load_cse_weights(model, weights_path) if weights_path is not None else model

@@ -1,0 +1,210 @@
+"""SAKE: zero-shot sketch-based image retrieval with semantic-aware knowledge preservation (arXiv:1904.03208).
+
+The student (CSE-ResNet + :class:`~networks.sbir.heads.SakeHeads`) learns the benchmark's seen classes from
+sketches and photos with cross-entropy, while on photos its ImageNet-head logits are distilled from a frozen
+copy of the pretrained network (the teacher) with the semantic-aware target of Sec. 3.3:
+L = CE + lambda_SAKE * KD, target softmax(lambda_kd * z_teacher + lambda_sem * m_y). ``sake_lambda=0`` is the
+paper's "without SAKE" ablation (Table 3). Retrieval uses the L2-normalised d-dim embedding (Sec. 4.1).
+
+Teacher and student start from the same weights: ``net.weights_path`` (ImageNet, the paper) or
+``teacher_checkpoint`` (a Lightning checkpoint whose ``net.*`` weights are a CSE-ResNet classifier; the demo
+trains one on the seen photos first, since ImageNet weights are not available offline).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from lightning_modules.sbir_metric import SbirRetrievalMetric
+from networks.sbir.cse_resnet import FEATURE_DIM, PHOTO, CSEResNet
+from networks.sbir.heads import SakeHeads
+from networks.sbir.sake_loss import sake_loss, semantic_teacher_targets
+from networks.sbir.semantic_mask import load_semantic_mask
+from visionsuite.errors import ConfigError
+from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite, plain
+
+log = logging.getLogger(__name__)
+
+
+def load_network_from_checkpoint(net: torch.nn.Module, checkpoint: str | Path, key: str) -> None:
+    """Fill ``net`` with the ``net.*`` entries of a Lightning checkpoint (one clear error otherwise)."""
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise ConfigError(f"{key}={path}: no such checkpoint file.")
+    state = torch.load(path, map_location="cpu", weights_only=False).get("state_dict", {})
+    weights = {name[len("net."):]: value for name, value in state.items() if name.startswith("net.")}
+    try:
+        net.load_state_dict(weights)
+    except RuntimeError as error:
+        raise ConfigError(f"{key}={path} does not hold this network's weights (net.*): {str(error)[:300]}") from None
+
+
+def seen_label_lookup(datamodule: Any, num_classes: int) -> torch.Tensor:
+    """class id (index into ``datamodule.class_names``) -> classifier output (seen classes), -1 for unseen."""
+    seen = list(datamodule.seen_class_ids)
+    if len(seen) != num_classes:
+        raise ConfigError(f"model.num_classes={num_classes} but the data have {len(seen)} seen classes; set "
+                          f"model.num_classes={len(seen)}.")
+    lookup = torch.full((len(datamodule.class_names),), -1, dtype=torch.long)
+    lookup[torch.tensor(seen)] = torch.arange(len(seen))
+    return lookup
+
+
+class SakeModule(SuiteModule):
+    """SAKE's training, zero-shot evaluation and retrieval (see the module docstring).
+
+    Args:
+        net: the CSE-ResNet (its ``resnet.fc`` is the teacher's classifier: ImageNet's 1000 classes).
+        num_classes: seen (training) classes of the benchmark classifier.
+        embedding_dim: d, the retrieval feature size (64 in the paper's main tables; see docs/sake.md).
+        sake_lambda: lambda_SAKE, weight of the distillation term (0: the "without SAKE" ablation).
+        lambda_kd / lambda_sem: weights of the teacher logits and of the semantic mask in the target.
+        semantic_mask_path: ``.npy`` mask (all classes x teacher classes); ``None``: m_y = 0.
+        teacher_checkpoint: Lightning checkpoint of a CSE-ResNet classifier to start teacher and student from.
+        precision_ks / map_tops / itq_bits: evaluation settings (see :class:`SbirRetrievalMetric`).
+        retrieval_top_k: photos kept per query sketch in ``mode=predict`` (10).
+        input_size: image side (for ``mode=summary``).
+        optimizer / scheduler / scheduler_interval: see :class:`~visionsuite.module.SuiteModule`.
+    """
+
+    def __init__(self, net: CSEResNet, num_classes: int, embedding_dim: int = 64, sake_lambda: float = 1.0,
+                 lambda_kd: float = 1.0, lambda_sem: float = 0.3, semantic_mask_path: str | None = None,
+                 teacher_checkpoint: str | None = None, precision_ks: Sequence[int] = (100,),
+                 map_tops: Sequence[int] = (), itq_bits: int | None = None, retrieval_top_k: int = 10,
+                 input_size: int = 224, optimizer: OptimizerFactory | None = None,
+                 scheduler: SchedulerFactory | None = None, scheduler_interval: str = "epoch") -> None:
+        super().__init__(optimizer, scheduler, scheduler_interval, config_name="conf/model/sake.yaml")
+        precision_ks, map_tops = [int(k) for k in plain(precision_ks)], [int(k) for k in plain(map_tops)]
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
+        if sake_lambda < 0:
+            raise ConfigError(f"model.sake_lambda={sake_lambda}: must be >= 0 (0 turns knowledge preservation off).")
+        if teacher_checkpoint:
+            load_network_from_checkpoint(net, teacher_checkpoint, "model.teacher_checkpoint")
+        self.net = net
+        self.teacher = copy.deepcopy(net).requires_grad_(False).eval()
+        self.heads = SakeHeads(FEATURE_DIM, embedding_dim, net.num_classes, num_classes)
+        self.heads.initialise_from_classifier(net.resnet.fc)
+        self.val_metric = SbirRetrievalMetric(precision_ks, map_tops)
+        self.test_metric = SbirRetrievalMetric(precision_ks, map_tops, itq_bits)
+        self._predicted: list[dict[str, Any]] = []
+        self.retrievals: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self, stage: str) -> None:
+        datamodule = self.trainer.datamodule
+        self.register_buffer("seen_label_of", seen_label_lookup(datamodule, self.hparams.num_classes),
+                             persistent=False)
+        teacher_classes = self.net.num_classes
+        rows = torch.zeros(len(datamodule.class_names), teacher_classes)
+        if self.hparams.semantic_mask_path:
+            mask = load_semantic_mask(self.hparams.semantic_mask_path, len(datamodule.class_names), teacher_classes)
+            rows = torch.from_numpy(mask)
+        elif self.hparams.sake_lambda > 0 and self.hparams.lambda_sem > 0:
+            log.warning("model.semantic_mask_path is not set: the SAKE target uses m_y = 0 (teacher logits only).")
+        self.register_buffer("semantic_rows", rows[torch.tensor(datamodule.seen_class_ids)], persistent=False)
+        self.class_names = list(datamodule.class_names)
+
+    def train(self, mode: bool = True) -> SakeModule:
+        super().train(mode)
+        self.teacher.eval()  # frozen: its BatchNorm statistics never move
+        return self
+
+    def optimizer_parameters(self) -> list[torch.nn.Parameter]:
+        return [*self.net.parameters(), *self.heads.parameters()]
+
+    def example_input(self) -> torch.Tensor:
+        return torch.zeros(1, 3, self.hparams.input_size, self.hparams.input_size)
+
+    def size_report(self) -> dict[str, float]:
+        parameters = sum(p.numel() for p in self.optimizer_parameters())
+        return {"params_m": round(parameters / 1e6, 4), "input_size": self.hparams.input_size}
+
+    # ------------------------------------------------------------------ steps
+    def embed(self, images: torch.Tensor, domains: torch.Tensor) -> torch.Tensor:
+        """The d-dim retrieval embedding (before L2 normalisation)."""
+        return self.heads.embedding(self.net.features(images, domains))
+
+    def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, domains = batch["image"], batch["domain"]
+        labels = self.seen_label_of[batch["label"]]
+        _embedding, student_teacher_logits, logits = self.heads(self.net.features(images, domains))
+        photos = domains == PHOTO
+        student_photo_logits = student_teacher_logits[photos]
+        if self.hparams.sake_lambda > 0 and bool(photos.any()):
+            with torch.no_grad():
+                teacher_logits = self.teacher(images[photos], PHOTO)
+            targets = semantic_teacher_targets(teacher_logits, self.semantic_rows[labels[photos]],
+                                               self.hparams.lambda_kd, self.hparams.lambda_sem)
+        else:
+            student_photo_logits = student_photo_logits[:0]
+            targets = student_photo_logits.detach()
+        loss, cross_entropy, distillation = sake_loss(logits, labels, student_photo_logits, targets,
+                                                      self.hparams.sake_lambda)
+        ensure_finite(loss, "SAKE loss", self.current_epoch, self.global_step)
+        accuracy = (logits.argmax(dim=1) == labels).float().mean()
+        self.log_dict({"train/loss": loss, "train/ce": cross_entropy, "train/kd": distillation, "train/acc": accuracy},
+                      prog_bar=True, batch_size=len(images))
+        return loss
+
+    def _evaluate(self, batch: Mapping[str, torch.Tensor], metric: SbirRetrievalMetric) -> None:
+        metric.update(self.embed(batch["image"], batch["domain"]), batch["label"], batch["domain"])
+
+    def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, self.val_metric)
+
+    def test_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, self.test_metric)
+
+    def _log_metric(self, metric: SbirRetrievalMetric, stage: str) -> None:
+        self.log_dict({f"{stage}/{name}": value for name, value in metric.compute().items()}, prog_bar=True)
+        metric.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metric(self.val_metric, "val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metric(self.test_metric, "test")
+
+    # ------------------------------------------------------------------ mode=predict
+    def on_predict_epoch_start(self) -> None:
+        self._predicted = []
+        self.retrievals = []
+
+    def predict_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        embeddings = F.normalize(self.embed(batch["image"], batch["domain"]), dim=1).cpu()
+        for row, embedding in enumerate(embeddings):
+            self._predicted.append({"embedding": embedding, "label": int(batch["label"][row]),
+                                    "domain": int(batch["domain"][row]), "path": batch["path"][row]})
+
+    def on_predict_epoch_end(self) -> None:
+        """Rank the gallery photos for every query sketch; keep the top ``retrieval_top_k`` in ``retrievals``."""
+        gallery = [item for item in self._predicted if item["domain"] == PHOTO]
+        queries = [item for item in self._predicted if item["domain"] != PHOTO]
+        if not gallery or not queries:
+            return
+        distances = torch.cdist(torch.stack([q["embedding"] for q in queries]),
+                                torch.stack([g["embedding"] for g in gallery]))
+        top_k = min(self.hparams.retrieval_top_k, len(gallery))
+        values, indices = torch.topk(distances, top_k, dim=1, largest=False)
+        names = getattr(self, "class_names", [])
+        for query, row_distances, row in zip(queries, values.tolist(), indices.tolist(), strict=True):
+            self.retrievals.append({
+                "query": query["path"],
+                "photos": [gallery[k]["path"] for k in row],
+                "classes": [names[gallery[k]["label"]] if names else gallery[k]["label"] for k in row],
+                "distances": [round(d, 5) for d in row_distances],
+            })
+
+
+def sake_schedule(optimizer: torch.optim.Optimizer, epochs: int, final_factor: float = 0.001) -> Any:
+    """SAKE's learning-rate decay (official training scripts): lr_e = lr * final_factor ** (e / epochs)."""
+    if epochs < 1:
+        raise ConfigError(f"model.scheduler.epochs={epochs}: must be at least 1.")
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: final_factor ** (epoch / epochs))

@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.augment import Augmentation, AugmentContext, PairedViews
-from datamodules.sampling import EpochSeededDataLoader, EpochSeededRandomSampler
+from datamodules.sampling import epoch_seeded_train_loader
 from visionsuite.errors import ConfigError
 from visionsuite.module import plain
 
@@ -300,22 +300,22 @@ class ClassificationDataModule(pl.LightningDataModule, ABC):
     # ------------------------------------------------------------------------------------- helpers
     def _train_loader(self, dataset: Dataset | None, seed: int) -> DataLoader:
         assert dataset is not None
-        # Not persistent: fresh workers every epoch, seeded from (seed, epoch), keep resumed runs exact.
-        return EpochSeededDataLoader(
-            dataset,
+        return epoch_seeded_train_loader(
+            self,
+            dataset,  # type: ignore[arg-type]
+            seed,
             batch_size=self.batch_size,
-            sampler=EpochSeededRandomSampler(dataset, seed=seed),  # type: ignore[arg-type]
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             drop_last=self.drop_last,
             collate_fn=self.augmentation.collate(self.num_classes) if self.augmentation is not None else None,
-            seed=seed,
-            epoch_source=self._current_epoch,
         )
 
-    def _current_epoch(self) -> int:
-        trainer = getattr(self, "trainer", None)
-        return int(trainer.current_epoch) if trainer is not None else 0
+    @property
+    def validates_on_test_split(self) -> bool:
+        """True when validation scores the test split (``val_fraction=0`` with no fixed validation split), as
+        the DARTS-family papers do: then no checkpoint may be chosen by a validation metric."""
+        return not self.search_split and self.val_fraction == 0 and self.uses_val_fraction
 
     def _eval_loader(self, dataset: Dataset | None) -> DataLoader:
         assert dataset is not None

@@ -40,7 +40,7 @@ from datamodules.detection_transforms import (
     TrainAugmentation,
     TrainCollate,
 )
-from datamodules.sampling import EpochSeededRandomSampler
+from datamodules.sampling import epoch_seeded_train_loader
 from visionsuite.errors import ConfigError, DatasetError
 
 log = logging.getLogger(__name__)
@@ -410,16 +410,22 @@ class CocoDataModule(pl.LightningDataModule):
         collate = TrainCollate(
             len(self.load_categories()), self.output_stride, self.gaussian_min_overlap, self.radius_formula
         )
-        return DataLoader(
+        return epoch_seeded_train_loader(
+            self,
             dataset,
+            self.seed,
             batch_size=self.batch_size,
-            sampler=EpochSeededRandomSampler(dataset, self.seed),
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             collate_fn=collate,
             drop_last=len(dataset) > self.batch_size,
-            persistent_workers=self.num_workers > 0,
         )
+
+    @property
+    def validates_on_test_split(self) -> bool:
+        """True when the validation and test splits are one (COCO ``val2017`` for both; the shapes demo): then
+        no checkpoint may be chosen by a validation metric."""
+        return self.splits["val"] == self.splits["test"] and self.image_dir("val") == self.image_dir("test")
 
     def _eval_loader(self, dataset: Dataset) -> DataLoader:
         return DataLoader(

@@ -82,3 +82,22 @@ class EpochSeededDataLoader(DataLoader):
         if self.generator is not None:
             self.generator.manual_seed(self.seed * 1_000_003 + epoch)
         return super().__iter__()
+
+
+def trainer_epoch(datamodule: Any) -> int:
+    """The current epoch of the trainer ``datamodule`` is attached to (0 before it is attached)."""
+    trainer = getattr(datamodule, "trainer", None)
+    return int(trainer.current_epoch) if trainer is not None else 0
+
+
+def epoch_seeded_train_loader(datamodule: Any, dataset: Sized, seed: int, **loader_options: Any) -> DataLoader:
+    """The training loader every DataModule family uses: order and worker seeds depend only on ``(seed, epoch)``.
+
+    Shuffled by :class:`EpochSeededRandomSampler`, loaded by :class:`EpochSeededDataLoader` whose epoch is the
+    trainer's of ``datamodule``. Workers are not persistent: fresh workers every epoch, seeded from
+    ``(seed, epoch)``, keep resumed runs exact. ``loader_options``: batch_size, num_workers, collate_fn...
+    """
+    if loader_options.get("persistent_workers"):
+        raise ValueError("epoch_seeded_train_loader: persistent workers would keep the first epoch's seeds.")
+    return EpochSeededDataLoader(dataset, sampler=EpochSeededRandomSampler(dataset, seed=seed), seed=seed,
+                                 epoch_source=lambda: trainer_epoch(datamodule), **loader_options)

@@ -4,54 +4,41 @@
   batch 48) for 480k iterations with the rate divided by 10 at 450k (official code); the schedule is stepped
   per iteration (``scheduler_interval: step``).
 * Validation / test: the decoding of Sec. 3 and 4.2 (``networks.detection.decoding``; flip testing and
-  optional multi-scale), scored with the official COCO protocol (pycocotools): ``{val,test}/{AP, AP50, AP75,
-  APs, APm, APl}``. Every validation also draws the predictions on the first ``num_visualized`` images into
-  ``<run dir>/visualizations/`` and sends the picture to loggers that take images (W&B, TensorBoard).
-* Prediction (``mode=predict``): ``<run dir>/predictions/`` receives ``detections.json`` (COCO results format
-  with the dataset's original category ids, plus each box's three keypoints), ``images.json`` (the image ids
-  used there, COCO ``images`` format) and one picture per image with boxes and keypoints drawn.
+  optional multi-scale), scored with the official COCO protocol (pycocotools) by the ``CocoBoxAP`` metric:
+  ``{val,test}/{AP, AP50, AP75, APs, APm, APl}``.
+* Files and pictures (``categories.json``, validation pictures, ``mode=predict`` outputs) are written by the
+  callbacks of ``lightning_modules.detection_outputs`` that this module declares (``configure_callbacks``).
 
-The category table (original ids and names, in class-index order) is stored in checkpoints and written to
-``<run dir>/categories.json``, so predictions of a checkpoint use the ids of the dataset it was trained on.
+The network is injected (``model.net``: a preset of ``networks.detection.centernet``). The category table
+(original ids and names, in class-index order) is stored in checkpoints, so predictions of a checkpoint use the
+ids of the dataset it was trained on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, fields
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from datamodules.detection_transforms import COCO_MEAN, COCO_STD
-from lightning_modules.coco_evaluation import COCO_METRICS, coco_results, evaluate_coco, gather_results
-from lightning_modules.detection_drawing import draw_detections, image_grid, tensor_to_image
+from lightning_modules.coco_evaluation import COCO_METRICS, CocoBoxAP
+from lightning_modules.detection_outputs import DetectionPictures, DetectionPredictionWriter
 from networks.detection.centernet import CENTERNET_BLOCKS, CENTERNET_CHANNELS, CenterNet
 from networks.detection.decoding import CenterNetDecoder, DecoderSettings, Detections
 from networks.detection.losses import LossWeights, centernet_loss
 from visionsuite.complexity import count_multiply_adds, count_parameters
 from visionsuite.errors import ConfigError
-from visionsuite.io import atomic_write_json
-from visionsuite.module import ensure_finite
+from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite, plain
 
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
-SchedulerFactory = Callable[..., Any]
 LOSS_PARTS = ("focal_tl", "focal_br", "focal_ct", "pull", "push", "offset")
-
-
-def _plain(value: Any) -> Any:
-    return (
-        OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig | ListConfig) else value
-    )
+NETWORK_KEYS = ("stacks", "channels", "blocks", "stem_channels", "head_channels", "pool_channels")
 
 
 def decoder_settings(values: Mapping[str, Any] | None) -> DecoderSettings:
     """:class:`DecoderSettings` from a config mapping, with an error naming any unknown key."""
-    values = dict(_plain(values) or {})
+    values = dict(plain(values) or {})
     known = {field.name for field in fields(DecoderSettings)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -64,19 +51,20 @@ def decoder_settings(values: Mapping[str, Any] | None) -> DecoderSettings:
         raise ConfigError(f"model.decoder: {error}.") from None
 
 
-class CenterNetDetector(pl.LightningModule):
+class CenterNetDetector(SuiteModule):
     """CenterNet trained and evaluated as the paper does (see the module docstring).
 
     Args:
         num_classes: Object classes (80 for COCO); must equal the dataset's category count.
-        stacks, channels, blocks, stem_channels, head_channels, pool_channels: The network
-            (``networks.detection.centernet.CenterNet``; CenterNet-104: 2 stacks, CenterNet-52: 1).
+        net: The network (a preset of ``networks.detection.centernet``, injected by the config); when None it
+            is built from ``stacks, channels, blocks, stem_channels, head_channels, pool_channels``
+            (CenterNet-104: 2 stacks, CenterNet-52: 1).
         pull_weight, push_weight, offset_weight, focal_alpha, focal_beta: Loss weights (0.1, 0.1, 1; 2, 4).
         decoder: :class:`DecoderSettings` values (top_k, flip, scales, soft-NMS...).
         num_visualized: Validation images drawn every validation (0: none).
         draw_score_threshold: Detections below this score are not drawn.
         input_size: Image side at which ``mode=summary`` counts multiply-adds.
-        optimizer: Partial optimizer (bound to the parameters here).
+        optimizer: Partial optimizer (bound to the parameters by the base).
         scheduler: Partial learning-rate scheduler.
         scheduler_interval: ``step`` (iteration schedules, as the paper's) or ``epoch``.
     """
@@ -84,6 +72,7 @@ class CenterNetDetector(pl.LightningModule):
     def __init__(
         self,
         num_classes: int,
+        net: CenterNet | None = None,
         stacks: int = 2,
         channels: Sequence[int] = CENTERNET_CHANNELS,
         blocks: Sequence[int] = CENTERNET_BLOCKS,
@@ -101,34 +90,31 @@ class CenterNetDetector(pl.LightningModule):
         input_size: int = 511,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
-        scheduler_interval: str = "step",
+        scheduler_interval: Literal["epoch", "step"] = "step",
     ) -> None:
-        super().__init__()
-        if scheduler_interval not in ("step", "epoch"):
-            raise ConfigError(f"model.scheduler_interval={scheduler_interval!r}: use step or epoch.")
-        channels, blocks = list(_plain(channels)), list(_plain(blocks))
-        if len(channels) != len(blocks) or len(channels) < 2:
-            raise ConfigError(
-                f"model.channels {channels} and model.blocks {blocks} need the same length (>= 2)."
-            )
+        super().__init__(optimizer, scheduler, scheduler_interval, config_name="conf/model/centernet104.yaml")
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ConfigError(f"model.num_classes must be a positive integer, got {num_classes!r}.")
         settings = decoder_settings(decoder)
-        self.save_hyperparameters(ignore=["optimizer", "scheduler", "decoder"])
-        self.hparams["channels"], self.hparams["blocks"] = channels, blocks
+        if net is None:
+            channels, blocks = list(plain(channels)), list(plain(blocks))
+            if len(channels) != len(blocks) or len(channels) < 2:
+                raise ConfigError(
+                    f"model.channels {channels} and model.blocks {blocks} need the same length (>= 2)."
+                )
+            net = CenterNet(num_classes, stacks, channels, blocks, stem_channels, head_channels, pool_channels)
+        elif net.num_classes != num_classes:
+            raise ConfigError(f"model.net.num_classes={net.num_classes} but model.num_classes={num_classes}; "
+                              "set model.net.num_classes=${model.num_classes}.")
+        self.save_hyperparameters(ignore=["optimizer", "scheduler", "decoder", "net", *NETWORK_KEYS])
+        self.hparams.update({key: net.config[key] for key in NETWORK_KEYS})  # the network actually trained
         self.hparams["decoder"] = asdict(settings)
-        self.net = CenterNet(
-            num_classes, stacks, channels, blocks, stem_channels, head_channels, pool_channels
-        )
+        self.net = net
         self.loss_weights = LossWeights(pull_weight, push_weight, offset_weight, focal_alpha, focal_beta)
         self.decoder = CenterNetDecoder(settings)
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
         self.categories: list[dict[str, Any]] | None = None
-        self.artifacts: dict[str, str] = {}
-        self._records: dict[int, list[dict[str, Any]]] = {}
-        self._pictures: list[Any] = []
-        self._predicted_images: dict[int, list[dict[str, Any]]] = {}
+        self.val_ap = CocoBoxAP()
+        self.test_ap = CocoBoxAP()
 
     # ------------------------------------------------------------------------------------- model
     def forward(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
@@ -144,6 +130,10 @@ class CenterNetDetector(pl.LightningModule):
             self._last_stack, batch["images"], batch["resize_factors"], batch["original_sizes"]
         )
 
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """The writers of categories.json, validation pictures and ``mode=predict`` outputs."""
+        return [DetectionPictures(self.hparams.num_visualized), DetectionPredictionWriter()]
+
     # -------------------------------------------------------------------------------- categories
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
@@ -154,9 +144,6 @@ class CenterNetDetector(pl.LightningModule):
                     f"model.num_classes={self.hparams.num_classes} but the dataset has "
                     f"{len(self.categories)} categories; set model.num_classes={len(self.categories)}."
                 )
-        if stage == "fit" and self.categories is not None and self.trainer.is_global_zero:
-            path = atomic_write_json(Path(self.trainer.default_root_dir) / "categories.json", self.categories)
-            self.artifacts["categories"] = str(path)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["categories"] = self.categories
@@ -165,10 +152,13 @@ class CenterNetDetector(pl.LightningModule):
         if checkpoint.get("categories"):
             self.categories = [dict(c) for c in checkpoint["categories"]]
 
-    def _category_table(self) -> list[dict[str, Any]]:
+    def category_table(self) -> list[dict[str, Any]]:
+        """``[{"id", "name"}]`` in class-index order (placeholders ``class_k`` before the dataset is known)."""
         if self.categories is not None:
             return self.categories
         return [{"id": index + 1, "name": f"class_{index + 1}"} for index in range(self.hparams.num_classes)]
+
+    _category_table = category_table
 
     # ---------------------------------------------------------------------------------- training
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
@@ -183,181 +173,68 @@ class CenterNetDetector(pl.LightningModule):
         parts = centernet_loss(outputs, targets, self.loss_weights)
         ensure_finite(parts["loss"], "training loss", self.current_epoch, self.global_step)
         batch_size = len(batch["images"])
-        self.log(
-            "train/loss", parts["loss"], prog_bar=True, on_step=True, on_epoch=True, batch_size=batch_size
-        )
-        self.log_dict(
-            {f"train/{name}": parts[name].detach() for name in LOSS_PARTS},
-            on_step=True,
-            on_epoch=False,
-            batch_size=batch_size,
-        )
+        self.log("train/loss", parts["loss"], prog_bar=True, on_step=True, on_epoch=True, batch_size=batch_size)
+        self.log_dict({f"train/{name}": parts[name].detach() for name in LOSS_PARTS}, on_step=True,
+                      on_epoch=False, batch_size=batch_size)
         return parts["loss"]
 
     # ------------------------------------------------------------------------ validation / test
     def on_validation_epoch_start(self) -> None:
-        self._reset_evaluation()
+        self._prepare_metric(self.val_ap, "val")
 
     def on_test_epoch_start(self) -> None:
-        self._reset_evaluation()
+        self._prepare_metric(self.test_ap, "test")
 
-    def _reset_evaluation(self) -> None:
-        self._records, self._pictures = {}, []
-
-    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
-        self._evaluate_batch(batch, keep_pictures=True)
-
-    def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
-        self._evaluate_batch(batch, keep_pictures=False)
-
-    def _evaluate_batch(self, batch: Mapping[str, Any], keep_pictures: bool) -> None:
-        if self.trainer.sanity_checking:
-            return  # an untrained model decodes to noise: skip the (slow) decoding in the sanity check
-        detections = self.detect(batch)
-        category_ids = [c["id"] for c in self._category_table()]
-        for index, (image_detections, image_id) in enumerate(
-            zip(detections, batch["image_ids"].tolist(), strict=True)
-        ):
-            self._records[int(image_id)] = coco_results(image_detections, image_id, category_ids)
-            if keep_pictures and len(self._pictures) < self.hparams.num_visualized:
-                self._pictures.append(
-                    (
-                        batch["images"][index].cpu(),
-                        batch["original_sizes"][index].tolist(),
-                        batch["resize_factors"][index].item(),
-                        image_detections,
-                    )
-                )
-
-    def on_validation_epoch_end(self) -> None:
-        self._finish_evaluation("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._finish_evaluation("test")
-
-    def _finish_evaluation(self, stage: str) -> None:
-        if self.trainer.sanity_checking:
-            return
-        per_image = gather_results(self._records)
-        records = [record for image_records in per_image.values() for record in image_records]
-        ground_truth = self._ground_truth(stage)
-        if ground_truth is None:
+    def _prepare_metric(self, metric: CocoBoxAP, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is None or not hasattr(datamodule, "ground_truth"):
             raise ConfigError(
                 f"{stage}: the datamodule has no COCO ground truth (ground_truth(stage)) to evaluate with."
             )
-        metrics = evaluate_coco(ground_truth, records, per_image.keys())
+        metric.reset()
+        metric.ground_truth = datamodule.ground_truth(stage)
+        metric.category_ids = [category["id"] for category in self.category_table()]
+
+    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> list[Detections] | None:
+        return self._evaluate_batch(batch, self.val_ap)
+
+    def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> list[Detections] | None:
+        return self._evaluate_batch(batch, self.test_ap)
+
+    def _evaluate_batch(self, batch: Mapping[str, Any], metric: CocoBoxAP) -> list[Detections] | None:
+        if self.trainer.sanity_checking:
+            return None  # an untrained model decodes to noise: skip the (slow) decoding in the sanity check
+        detections = self.detect(batch)
+        metric.update(detections, batch["image_ids"])
+        return detections
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metric(self.val_ap, "val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metric(self.test_ap, "test")
+
+    def _log_metric(self, metric: CocoBoxAP, stage: str) -> None:
+        if self.trainer.sanity_checking:
+            return
+        values = metric.compute()
         for name in COCO_METRICS:
-            self.log(f"{stage}/{name}", metrics[name], prog_bar=name in ("AP", "AP50"))
-        if stage == "val" and self._pictures and self.trainer.is_global_zero:
-            self._save_pictures()
-        self._reset_evaluation()
-
-    def _ground_truth(self, stage: str) -> Any:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        return (
-            datamodule.ground_truth(stage)
-            if datamodule is not None and hasattr(datamodule, "ground_truth")
-            else None
-        )
-
-    def _normalisation(self) -> tuple[Sequence[float], Sequence[float]]:
-        transform = getattr(getattr(self.trainer, "datamodule", None), "eval_transform", None)
-        return getattr(transform, "mean", COCO_MEAN), getattr(transform, "std", COCO_STD)
-
-    def _picture(
-        self, image: torch.Tensor, original_size: Sequence[float], factor: float, detections: Detections
-    ) -> Any:
-        mean, std = self._normalisation()
-        size = (round(original_size[0] * factor), round(original_size[1] * factor))
-        picture = tensor_to_image(image, mean, std, size)
-        if factor != 1.0:
-            picture = picture.resize((round(original_size[1]), round(original_size[0])))
-        names = [str(c["name"]) for c in self._category_table()]
-        return draw_detections(picture, detections, names, self.hparams.draw_score_threshold)
-
-    def _save_pictures(self) -> None:
-        grid = image_grid([self._picture(*entry) for entry in self._pictures])
-        folder = Path(self.trainer.default_root_dir) / "visualizations"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"val_epoch{self.current_epoch:03d}_step{self.global_step:07d}.png"
-        grid.save(path)
-        self.artifacts["visualizations"] = str(folder)
-        for logger in self.loggers:
-            if hasattr(logger, "log_image"):  # W&B (and other loggers with the same method)
-                logger.log_image(key="val/predictions", images=[grid], step=self.global_step)
-            elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
-                array = torch.from_numpy(np.asarray(grid)).permute(2, 0, 1)
-                logger.experiment.add_image("val/predictions", array, self.global_step)
+            self.log(f"{stage}/{name}", values[name], prog_bar=name in ("AP", "AP50"))
+        metric.reset()
 
     # -------------------------------------------------------------------------------- prediction
-    def on_predict_epoch_start(self) -> None:
-        self._records, self._predicted_images = {}, {}
-        self._prediction_dir().mkdir(parents=True, exist_ok=True)
-
-    def _prediction_dir(self) -> Path:
-        return Path(self.trainer.default_root_dir) / "predictions"
-
-    def predict_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        detections = self.detect(batch)
-        table = self._category_table()
-        category_ids = [c["id"] for c in table]
-        folder = self._prediction_dir()
-        for index, image_detections in enumerate(detections):
-            image_id = int(batch["image_ids"][index])
-            file_name = batch["file_names"][index]
-            height, width = (int(v) for v in batch["original_sizes"][index].tolist())
-            self._records[image_id] = coco_results(
-                image_detections, image_id, category_ids, with_keypoints=True
-            )
-            self._predicted_images[image_id] = [
-                {"id": image_id, "file_name": file_name, "height": height, "width": width}
-            ]
-            picture = self._picture(
-                batch["images"][index].cpu(),
-                (height, width),
-                float(batch["resize_factors"][index]),
-                image_detections,
-            )
-            picture.save(folder / f"{Path(file_name).stem}.png")
-
-    def on_predict_epoch_end(self) -> None:
-        per_image = gather_results(self._records)
-        records = [record for image_id in sorted(per_image) for record in per_image[image_id]]
-        images = [entry for entries in gather_results(self._predicted_images).values() for entry in entries]
-        if not self.trainer.is_global_zero:
-            return
-        folder = self._prediction_dir()
-        detections_path = atomic_write_json(folder / "detections.json", records)
-        atomic_write_json(
-            folder / "images.json",
-            {"images": sorted(images, key=lambda i: i["id"]), "categories": self._category_table()},
-        )
-        self.artifacts.update({"predictions": str(folder), "detections": str(detections_path)})
-
-    # ------------------------------------------------------------------------------- optimisation
-    def configure_optimizers(self) -> Any:
-        if self.optimizer_factory is None:
-            raise ConfigError(
-                "model.optimizer is not set: give a partial optimizer (see conf/model/centernet104.yaml)."
-            )
-        optimizer = self.optimizer_factory(params=self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval},
-        }
+    def predict_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> list[Detections]:
+        """Detections of every image of ``batch`` (written by :class:`DetectionPredictionWriter`)."""
+        return self.detect(batch)
 
     def size_report(self) -> dict[str, float]:
         """Parameters (all stacks' heads included) and multiply-adds of one ``input_size`` image (eval mode)."""
-        size = self.hparams.input_size
-        example = torch.zeros(1, 3, size, size)
+        example = self.example_input()
         return {
             "params_m": round(count_parameters(self.net) / 1e6, 3),
             "madds_g": round(count_multiply_adds(_LastStack(self.net), example) / 1e9, 2),
-            "input_size": size,
-            "stacks": self.hparams.stacks,
+            "input_size": int(example.shape[-1]),
+            "stacks": self.net.stacks,
         }
 
 

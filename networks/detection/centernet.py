@@ -13,7 +13,8 @@ Each head is a 3x3 conv (no BN) + ReLU + 1x1 conv. In training every stack's hea
 averages them: intermediate supervision); in evaluation only the last stack runs its heads.
 
 Constructors: :func:`centernet104` (two stacks, the paper's main model), :func:`centernet52` (one stack,
-otherwise identical) and :func:`centernet_tiny` (the embedded shapes demo on CPU).
+otherwise identical) and :func:`centernet_tiny` (the embedded shapes demo on CPU). They are the one source of
+each preset: the model configs (``conf/model/centernet*.yaml``) inject them as ``model.net``.
 """
 
 from __future__ import annotations
@@ -117,6 +118,10 @@ class CenterNet(nn.Module):
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.num_classes = num_classes
+        #: The constructor's arguments (what the Lightning module records in its hyper-parameters).
+        self.config = {"num_classes": num_classes, "stacks": stacks, "channels": [int(c) for c in channels],
+                       "blocks": [int(b) for b in blocks], "stem_channels": stem_channels,
+                       "head_channels": head_channels, "pool_channels": pool_channels, "in_channels": in_channels}
         self.backbone = StackedHourglass(stacks, channels, blocks, stem_channels, head_channels, in_channels)
         self.heads = nn.ModuleList(
             CenterNetHeads(num_classes, head_channels, pool_channels) for _ in range(stacks)
@@ -150,7 +155,7 @@ def centernet_tiny(num_classes: int = 3, **kwargs: int) -> CenterNet:
         "blocks": (1, 1, 1, 1),
         "stem_channels": 16,
         "head_channels": 32,
-        "pool_channels": 32,
+        "pool_channels": 16,
     }
     return CenterNet(num_classes, **{**defaults, **kwargs})
 

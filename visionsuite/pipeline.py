@@ -13,8 +13,11 @@ from lightning_fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from visionsuite.errors import ConfigError
+from visionsuite.callbacks import ValidateShortRuns
+from visionsuite.checkpoint_files import CheckpointRecord, StartCheckpoint, inspect_start_checkpoint
+from visionsuite.errors import ConfigError, RunInterrupted
 from visionsuite.instantiate import build, build_trainer
+from visionsuite.loggers import continue_logging, finish_wandb_run
 from visionsuite.reporting import print_summary, write_result
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,22 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         from visionsuite.phases import run_phases
 
         return run_phases(cfg)
-    return run_job(cfg)
+    return run_recorded_job(cfg)
+
+
+def run_recorded_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
+    """:func:`run_job`, then finish its W&B run (failed when the job failed), so the next job of a multirun or the
+    next phase of a chain opens its own run."""
+    exit_code = 1
+    try:
+        result = run_job(cfg, announce=announce)
+        exit_code = 0
+        return result
+    except RunInterrupted:
+        exit_code = 130
+        raise
+    finally:
+        finish_wandb_run(exit_code)
 
 
 def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
@@ -55,7 +73,10 @@ def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
     ckpt_path = _checkpoint_to_start_from(cfg, output_dir)
     if mode in ("test", "predict") and ckpt_path is None:
         raise ConfigError(f"mode={mode} needs a checkpoint: add ckpt_path=<file.ckpt>.")
-    trainer = build_trainer(cfg)
+    start = _inspect_start_checkpoint(cfg, ckpt_path, model)
+    if start is not None and mode == "train":
+        continue_logging(cfg, start.logging_step)  # the CSV history and the W&B run go on, not start over
+    trainer = build_trainer(cfg, extra_callbacks=[CheckpointRecord(), ValidateShortRuns()])
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
@@ -63,13 +84,19 @@ def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
         metrics = _run_mode(cfg, mode, trainer, model, datamodule, ckpt_path)
     except MisconfigurationException as error:
         raise ConfigError(f"Lightning refused this configuration: {error}") from error
+    except SystemExit:
+        if trainer.interrupted:  # Lightning turns Ctrl-C into SystemExit(1) after its graceful shutdown
+            raise RunInterrupted(str(output_dir)) from None
+        raise
 
     result = {
         "task_name": cfg.task_name,
         "mode": mode,
         "output_dir": str(output_dir),
         "metrics": dict(sorted({**metrics, **_numbers(trainer.callback_metrics)}.items())),
-        "artifacts": _artifacts(trainer, model, output_dir),
+        "artifacts": _artifacts(trainer, model, output_dir, datamodule),
+        "headline": list(getattr(model, "headline_artifacts", ())),
+        "notes": {**_selection_notes(cfg, mode, datamodule), **dict(getattr(model, "summary_notes", {}) or {})},
     }
     if trainer.is_global_zero:
         write_result(output_dir, result)
@@ -86,7 +113,7 @@ def _run_mode(cfg: DictConfig, mode: str, trainer: pl.Trainer, model: Any, datam
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics.update(_numbers(trainer.callback_metrics))
         if cfg.get("test_after_fit", True):
-            trainer.test(model, datamodule=datamodule, ckpt_path=_checkpoint_to_test(cfg, trainer))
+            trainer.test(model, datamodule=datamodule, ckpt_path=_checkpoint_to_test(cfg, trainer, datamodule))
     elif mode == "test":
         trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
     else:
@@ -96,14 +123,34 @@ def _run_mode(cfg: DictConfig, mode: str, trainer: pl.Trainer, model: Any, datam
 
 
 def optimized_metric(cfg: DictConfig, result: dict[str, Any]) -> float | None:
-    """The value named by ``optimized_metric`` (what Hydra sweepers such as Optuna optimise)."""
+    """The value named by ``optimized_metric`` (what Hydra sweepers such as Optuna optimise).
+
+    A metric that was not logged is an error under an optimising sweeper (it would have nothing to optimise)
+    and a warning otherwise (a single run, or a plain multirun whose return values nobody reads).
+    """
     name = cfg.get("optimized_metric")
     if not name:
         return None
     metrics = result.get("metrics", {})
     if name not in metrics:
-        raise ConfigError(f"optimized_metric={name!r} was not logged; logged metrics: {', '.join(metrics) or 'none'}.")
+        message = f"optimized_metric={name!r} was not logged; logged metrics: {', '.join(metrics) or 'none'}."
+        if _under_optimizing_sweeper():
+            raise ConfigError(message)
+        log.warning(message)
+        return None
     return float(metrics[name])
+
+
+def _under_optimizing_sweeper() -> bool:
+    """Whether this job runs under a Hydra sweeper that reads return values (Optuna, not the basic one)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return False
+    hydra_cfg = HydraConfig.get()
+    target = str((hydra_cfg.get("sweeper") or {}).get("_target_", ""))
+    return hydra_cfg.mode == RunMode.MULTIRUN and not target.endswith("BasicSweeper")
 
 
 def _summarize(cfg: DictConfig) -> dict[str, Any]:
@@ -138,24 +185,52 @@ def _checkpoint_to_start_from(cfg: DictConfig, output_dir: Path) -> str | None:
     return None
 
 
-def _checkpoint_to_test(cfg: DictConfig, trainer: pl.Trainer) -> str | None:
-    """The best checkpoint (``test_ckpt=best``, the default) or the last one (``test_ckpt=last``)."""
+def _inspect_start_checkpoint(cfg: DictConfig, ckpt_path: str | None, model: Any) -> StartCheckpoint | None:
+    """Read the checkpoint the run starts from: a damaged file or another format stops here, with one message."""
+    if ckpt_path is None:
+        return None
+    given_as = f"ckpt_path={cfg.ckpt_path}" if cfg.get("ckpt_path") else f"resume={cfg.get('resume')}"
+    return inspect_start_checkpoint(ckpt_path, model, given_as=given_as)
+
+
+def _checkpoint_to_test(cfg: DictConfig, trainer: pl.Trainer, datamodule: Any = None) -> str | None:
+    """The best checkpoint (``test_ckpt=best``, the default) or the last one (``test_ckpt=last``).
+
+    When validation is the test split (``datamodule.validates_on_test_split``), always the last one: a
+    checkpoint chosen by a test-split metric would report the best test score over training.
+    """
     choice = cfg.get("test_ckpt", "best")
     if choice not in ("best", "last"):
         raise ConfigError(f"test_ckpt={choice!r}: use best or last.")
     callback = trainer.checkpoint_callback
     if not isinstance(callback, ModelCheckpoint):
         return None  # no checkpointing configured: test the weights in memory
-    if choice == "best" and callback.best_model_path:
+    if choice == "best" and callback.best_model_path and not _validates_on_test_split(datamodule):
         return callback.best_model_path
     last = Path(cfg.paths.output_dir) / LAST_CHECKPOINT
     return str(last) if last.is_file() else None
 
 
-def _artifacts(trainer: pl.Trainer, model: Any, output_dir: Path) -> dict[str, str]:
+def _validates_on_test_split(datamodule: Any) -> bool:
+    return bool(getattr(datamodule, "validates_on_test_split", False))
+
+
+def _selection_notes(cfg: DictConfig, mode: str, datamodule: Any) -> dict[str, str]:
+    """What the summary says about the checkpoint ``mode=train`` tested."""
+    if mode != "train" or not cfg.get("test_after_fit", True):
+        return {}
+    if _validates_on_test_split(datamodule):
+        return {"tested checkpoint": "last (validation is the test split: no checkpoint is chosen by it; the "
+                                     "final model is reported, as the papers do)"}
+    if cfg.get("test_ckpt", "best") == "last":
+        return {"tested checkpoint": "last (test_ckpt=last)"}
+    return {"tested checkpoint": f"best by {cfg.get('monitor')} ({cfg.get('monitor_mode')}) on the validation split"}
+
+
+def _artifacts(trainer: pl.Trainer, model: Any, output_dir: Path, datamodule: Any = None) -> dict[str, str]:
     artifacts: dict[str, str] = {}
     callback = trainer.checkpoint_callback
-    if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
+    if isinstance(callback, ModelCheckpoint) and callback.best_model_path and not _validates_on_test_split(datamodule):
         artifacts["best_checkpoint"] = callback.best_model_path
     if (output_dir / LAST_CHECKPOINT).is_file():
         artifacts["last_checkpoint"] = str(output_dir / LAST_CHECKPOINT)

@@ -1,0 +1,93 @@
+"""Invariants of the thickened 2D network, its plain 2D baseline, the 3D U-Net, the loss and the Dice metric."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torchmetrics.functional.segmentation import dice_score
+
+from lightning_modules.segmentation_metrics import CaseDice, dice_per_class
+from networks.segmentation import ThickenedUNet2D, UNet3D, plain_unet2d, thickened_unet2d
+from networks.segmentation.losses import DiceCrossEntropyLoss, soft_dice_loss
+from visionsuite.errors import ConfigError
+
+
+@pytest.mark.parametrize("fusion_depth", [1, 2, 3])
+def test_thickened_network_segments_the_centre_slice(fusion_depth: int) -> None:
+    net = thickened_unet2d(3, context_slices=2, channels=(4, 8, 16), fusion_depth=fusion_depth)
+    assert net(torch.randn(2, 5, 16, 16)).shape == (2, 3, 16, 16)
+
+
+def test_slices_are_encoded_separately_with_shared_weights_before_fusion() -> None:
+    torch.manual_seed(0)
+    net = thickened_unet2d(2, context_slices=1, channels=(4, 8), fusion_depth=1).eval()
+    captured = []
+    net.encoder[0].register_forward_hook(lambda _m, _i, out: captured.append(out))
+    slices = torch.randn(1, 3, 8, 8)
+    changed = slices.clone()
+    changed[0, 0] = torch.randn(8, 8)
+    net(slices)
+    net(changed)
+    before, after = captured[0].reshape(1, 3, 4, 8, 8), captured[1].reshape(1, 3, 4, 8, 8)
+    assert not torch.allclose(before[0, 0], after[0, 0])
+    assert torch.allclose(before[0, 1:], after[0, 1:])  # slice 1 and 2 untouched: no fusion yet
+    # shared weights: the same slice in another position gives the same pre-fusion features
+    swapped = slices[:, [2, 1, 0]]
+    net(swapped)
+    assert torch.allclose(captured[2].reshape(1, 3, 4, 8, 8)[0, 2], before[0, 0], atol=1e-6)
+
+
+def test_highway_connections_reach_the_prediction_layer() -> None:
+    net = thickened_unet2d(3, context_slices=2, channels=(4, 8, 16), fusion_depth=2, highway_channels=3)
+    assert net.prediction[0][0].in_channels == 4 + 5 * 3  # decoder output + 3 channels of each of 5 slices
+    without = ThickenedUNet2D(3, 2, (4, 8, 16), fusion_depth=2, highway=False)
+    assert without.prediction[0][0].in_channels == 4
+
+
+def test_plain_network_fuses_every_slice_at_the_first_convolution() -> None:
+    net = plain_unet2d(3, context_slices=3, channels=(4, 8))
+    assert net.encoder[0][0][0][0].in_channels == 7 and len(net.fusions) == 0 and net.highway is None
+    assert net(torch.randn(1, 7, 8, 8)).shape == (1, 3, 8, 8)
+    with pytest.raises(ConfigError, match="takes 7 slices"):
+        net(torch.randn(1, 5, 8, 8))
+
+
+def test_bad_network_settings() -> None:
+    with pytest.raises(ConfigError, match="highway=true needs"):
+        ThickenedUNet2D(3, 2, (4, 8), fusion_depth=0, highway=True)
+    with pytest.raises(ConfigError, match="fusion_depth=5"):
+        ThickenedUNet2D(3, 2, (4, 8), fusion_depth=5)
+
+
+def test_unet3d_shapes() -> None:
+    net = UNet3D(3, channels=(4, 8, 16))
+    assert net.divisor == 4 and net(torch.randn(1, 1, 8, 8, 4)).shape == (1, 3, 8, 8, 4)
+
+
+def test_dice_matches_torchmetrics_and_skips_classes_absent_from_both() -> None:
+    generator = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 3, (10, 10, 6), generator=generator)
+    prediction = torch.randint(0, 3, (10, 10, 6), generator=generator)
+    ours = dice_per_class(prediction, target, 3)
+    reference = dice_score(prediction[None], target[None], num_classes=3, include_background=False, average="none",
+                           input_format="index")
+    assert torch.allclose(ours.float(), reference.reshape(-1).float(), atol=1e-6)
+    assert torch.equal(dice_per_class(target, target, 3), torch.ones(2, dtype=torch.float64))
+    empty = dice_per_class(torch.zeros(4, 4, 4), torch.zeros(4, 4, 4), 3)
+    assert empty.isnan().all()
+    metric = CaseDice(3)
+    metric.update(target, target, 0)
+    metric.update(torch.zeros_like(target), (target == 1).long(), 1)  # vessel missed, no tumour anywhere
+    values = metric.compute()
+    assert values["per_case"].shape == (2, 2) and values["case_index"].tolist() == [0, 1]
+    assert values["per_class"].tolist() == [0.5, 1.0] and values["mean"] == 0.75
+
+
+def test_dice_cross_entropy_loss() -> None:
+    target = torch.randint(0, 3, (2, 8, 8))
+    perfect = torch.nn.functional.one_hot(target, 3).permute(0, 3, 1, 2).float() * 50
+    assert soft_dice_loss(perfect, target) < 1e-4
+    loss = DiceCrossEntropyLoss(dice_weight=0.5, ce_weight=2.0)(torch.randn(2, 3, 8, 8), target)
+    assert torch.allclose(loss["loss"], 0.5 * loss["dice_loss"] + 2.0 * loss["ce_loss"])
+    with pytest.raises(ConfigError):
+        DiceCrossEntropyLoss(0.0, 0.0)

@@ -102,7 +102,7 @@ class AugmentOptions:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> AugmentOptions:
-        values = dict(values or {})
+        values = {key: value for key, value in dict(values or {}).items() if value is not None}  # None: default
         known = {item.name for item in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

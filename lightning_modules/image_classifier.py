@@ -45,6 +45,8 @@ class ImageClassifier(SuiteModule):
         init_from: a classifier checkpoint whose network weights initialise this one (AugRefine's refine
             phase; weights only).
         require_init_from: fail when ``init_from`` is not given (the refine phase must start from a model).
+        backbone_from_init: take the backbone (name and options) from ``init_from``'s checkpoint instead of
+            ``backbone`` (``augrefine_refine`` refines any classifier checkpoint of the suite).
         gap_log_every_n_steps: with paired views, measure the clean / augmented losses every n steps.
         optimizer, scheduler, scheduler_interval: see :class:`visionsuite.module.SuiteModule`.
     """
@@ -58,6 +60,7 @@ class ImageClassifier(SuiteModule):
         label_smoothing: float = 0.0,
         init_from: str | None = None,
         require_init_from: bool = False,
+        backbone_from_init: bool = False,
         gap_log_every_n_steps: int = 1,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
@@ -74,9 +77,12 @@ class ImageClassifier(SuiteModule):
         if require_init_from and init_from is None:
             raise ConfigError("The refine phase needs a trained classifier: python run.py experiment=augrefine_refine "
                               "ckpt_path=<a classifier checkpoint .ckpt> (or model.init_from=<file>).")
+        if backbone_from_init and init_from is not None:
+            backbone = _stored_backbone(_read_checkpoint(init_from), f"model.init_from={init_from}")
         if gap_log_every_n_steps < 1:
             raise ConfigError(f"model.gap_log_every_n_steps={gap_log_every_n_steps}: must be >= 1.")
-        self.save_hyperparameters(ignore=["optimizer", "scheduler", "init_from", "require_init_from"])
+        self.save_hyperparameters(ignore=["optimizer", "scheduler", "init_from", "require_init_from",
+                                          "backbone_from_init"])
         stored = {key: value for key, value in options.items() if key not in _FILE_OPTIONS}
         self.hparams["backbone"] = {"name": str(backbone["name"]), "options": stored}
         self.net: nn.Module = build_backbone(str(backbone["name"]), num_classes, **options)
@@ -104,10 +110,7 @@ class ImageClassifier(SuiteModule):
 
     def _check_compatible(self, checkpoint: Mapping[str, Any], where: str) -> None:
         stored = checkpoint.get("hyper_parameters") or {}
-        backbone = stored.get("backbone")
-        if not isinstance(backbone, Mapping) or "name" not in backbone or "num_classes" not in stored:
-            raise ConfigError(f"{where}: not a checkpoint of the suite's image classifier "
-                              "(lightning_modules/image_classifier.py); it has no backbone / num_classes.")
+        backbone = _stored_backbone(checkpoint, where)
         ours = self.hparams.backbone
         if backbone["name"] != ours["name"] or int(stored["num_classes"]) != int(self.hparams.num_classes):
             raise ConfigError(
@@ -166,6 +169,16 @@ class ImageClassifier(SuiteModule):
 
     def _evaluate(self, batch: Batch, stage: str, metrics: nn.Module) -> None:
         log_evaluation_step(self, stage, self.net(batch[0]), batch[1], metrics)
+
+
+def _stored_backbone(checkpoint: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``{name, options}`` of the backbone a classifier checkpoint was trained with."""
+    stored = checkpoint.get("hyper_parameters") or {}
+    backbone = stored.get("backbone")
+    if not isinstance(backbone, Mapping) or "name" not in backbone or "num_classes" not in stored:
+        raise ConfigError(f"{where}: not a checkpoint of the suite's image classifier "
+                          "(lightning_modules/image_classifier.py); it has no backbone / num_classes.")
+    return {"name": backbone["name"], "options": dict(backbone.get("options") or {})}
 
 
 def _read_checkpoint(path: str | Path) -> dict[str, Any]:

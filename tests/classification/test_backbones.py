@@ -1,0 +1,67 @@
+"""The zoo through mode=summary (published sizes), the unknown-name error and local pretrained weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from networks.classification import build_backbone, load_local_weights
+from networks.classification.wide_resnet import wide_resnet
+from visionsuite.errors import ConfigError
+from visionsuite.pipeline import run_job
+
+# (experiment, backbone, published parameters in millions, input size)
+PUBLISHED_SIZES = [
+    ("classify_cifar10", "resnet56", 0.86, 32),      # He et al. arXiv:1512.03385 Table 6
+    ("classify_cifar10", "resnet110", 1.73, 32),     # He et al. arXiv:1512.03385 Table 6
+    ("classify_cifar10", "vgg16_bn", 14.7, 32),      # Pruning from Scratch code (methods-vision.md)
+    ("classify_cifar10", "wrn28_10", 36.5, 32),      # Zagoruyko & Komodakis arXiv:1605.07146 Table 5
+    ("classify_imagenet", "resnet50", 25.6, 224),    # torchvision / arXiv:1512.03385
+    ("classify_imagenet", "mobilenet_v2", 3.5, 224),  # torchvision / arXiv:1801.04381
+]
+
+
+@pytest.mark.parametrize("experiment,backbone,published,size", PUBLISHED_SIZES)
+def test_summary_reproduces_the_published_sizes(make_config, capsys, experiment: str, backbone: str,
+                                                published: float, size: int) -> None:
+    run_job(make_config(f"experiment={experiment}", f"model/backbone={backbone}", "mode=summary"))
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    digits = 2 if published < 1 else 1
+    assert round(report["params_m"], digits) == published
+    assert report["input_size"] == size
+    assert report["madds_m"] > 0
+
+
+def test_an_unknown_backbone_lists_the_known_ones(make_config) -> None:
+    with pytest.raises(ConfigError, match="known backbones: .*resnet56.*wrn28_10"):
+        run_job(make_config("experiment=classify_cifar10", "model.backbone.name=resnet57", "mode=summary"))
+
+
+def test_wide_resnet_widths_follow_the_channel_list_and_multiplier() -> None:
+    network = wide_resnet(10, 2, 7, channels=[8, 16, 32, 64], width_multiplier=0.5)
+    assert network.fc.in_features == 32 and network.fc.out_features == 7
+    assert network(torch.zeros(2, 3, 32, 32)).shape == (2, 7)
+    with pytest.raises(ConfigError, match="6n \\+ 4"):
+        wide_resnet(27, 10, 10)
+
+
+def test_pretrained_weights_that_do_not_match_the_backbone_are_refused(tmp_path: Path, make_config) -> None:
+    other = tmp_path / "resnet20.pth"
+    torch.save(build_backbone("resnet20", 10).state_dict(), other)
+    with pytest.raises(ConfigError, match="does not match the backbone"):
+        load_local_weights(build_backbone("mobilenet_v2", 10), other)
+    with pytest.raises(ConfigError, match="does not match the backbone"):
+        run_job(make_config("experiment=classify_imagenet", f"model.backbone.options.weights_path={other}",
+                            "mode=summary"))
+
+
+def test_matching_pretrained_weights_load_with_a_new_head(tmp_path: Path) -> None:
+    source = build_backbone("mobilenet_v2", 1000, width_multiplier=0.25)
+    path = tmp_path / "mobilenet_v2.pth"
+    torch.save(source.state_dict(), path)
+    loaded = build_backbone("mobilenet_v2", 10, width_multiplier=0.25, weights_path=str(path))
+    assert torch.equal(loaded.features[0][0].weight, source.features[0][0].weight)
+    assert loaded.classifier[-1].out_features == 10

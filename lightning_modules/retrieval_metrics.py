@@ -120,9 +120,11 @@ def sbir_per_query(
     """Per-query VOC-interpolated AP and precision@k of sketch-based image retrieval (SAKE's protocol).
 
     See :func:`sbir_map_precision` for the convention; this returns the two ``(num_query,)`` float64 arrays
-    before averaging.
+    before averaging. Only the ranks of the relevant photos are needed, so instead of an argsort of every row
+    it sorts the distance values (all photos, and the relevant ones) and locates each relevant photo's rank
+    with a binary search, several times faster on a CPU.
     """
-    distance = _as_tensor(distances, "distances")
+    distance = _as_tensor(distances, "distances", _torch.float32)
     if distance.dim() != 2:
         raise ValueError(f"distances must be (num_query, num_gallery); got shape {tuple(distance.shape)}.")
     num_query, num_gallery = distance.shape
@@ -133,31 +135,42 @@ def sbir_per_query(
                          f"columns of distances); got {tuple(q_labels.shape)} and {tuple(g_labels.shape)}.")
     if precision_k < 1 or (map_top is not None and map_top < 1):
         raise ValueError(f"precision_k={precision_k} and map_top={map_top} must be at least 1 (map_top may be None).")
-    depth = num_gallery if map_top is None else min(map_top, num_gallery)
-    average_precision = _torch.zeros(num_query, dtype=_torch.float64)
-    precision_at_k = _torch.zeros(num_query, dtype=_torch.float64)
-    for start in range(0, num_query, _SBIR_QUERY_CHUNK):
-        stop = min(start + _SBIR_QUERY_CHUNK, num_query)
-        order = _torch.sort(distance[start:stop].float(), dim=1, stable=True).indices
-        relevant = g_labels[order] == q_labels[start:stop, None]
-        positives = relevant.sum(dim=1).double()
-        precision_at_k[start:stop] = relevant[:, :precision_k].sum(dim=1).double() / precision_k
-        ranked = relevant[:, :depth]
-        denominator = positives if map_top is None else positives.clamp(max=map_top)
-        true_positives = _torch.cumsum(ranked, dim=1, dtype=_torch.int32).double()
-        ranks = _torch.arange(1, depth + 1, dtype=_torch.float64)
-        precision = true_positives / ranks
-        recall = true_positives / denominator.clamp(min=1)[:, None]
-        # VOC interpolation: recall padded with 0 and 1, precision with 0 and 0, precision made
-        # non-increasing from the right, then sum(delta recall x precision) where recall changes.
-        rows = stop - start
-        padded_recall = _torch.cat([_torch.zeros(rows, 1, dtype=_torch.float64), recall,
-                                    _torch.ones(rows, 1, dtype=_torch.float64)], dim=1)
-        padded_precision = _torch.cat([_torch.zeros(rows, 1, dtype=_torch.float64), precision,
-                                       _torch.zeros(rows, 1, dtype=_torch.float64)], dim=1)
-        envelope = _torch.flip(_torch.cummax(_torch.flip(padded_precision, [1]), dim=1).values, [1])
-        steps = padded_recall[:, 1:] - padded_recall[:, :-1]
-        average_precision[start:stop] = _torch.where(positives > 0, (steps * envelope[:, 1:]).sum(dim=1), 0.0)
+    values, q_np, g_np = distance.numpy(), q_labels.numpy(), g_labels.numpy()
+    average_precision = _np.zeros(num_query, dtype=_np.float64)
+    precision_at_k = _np.zeros(num_query, dtype=_np.float64)
+    for label in _np.unique(q_np):
+        columns = _np.flatnonzero(g_np == label)
+        positives = len(columns)
+        if positives == 0:
+            continue  # AP 0 and precision 0 for queries whose class has no photo
+        rows_of_class = _np.flatnonzero(q_np == label)
+        for start in range(0, len(rows_of_class), _SBIR_QUERY_CHUNK):
+            rows = rows_of_class[start:start + _SBIR_QUERY_CHUNK]
+            ap, precision = _relevant_rank_scores(values[rows], columns, precision_k, map_top)
+            average_precision[rows], precision_at_k[rows] = ap, precision
+    return average_precision, precision_at_k
+
+
+def _relevant_rank_scores(values: _np.ndarray, columns: _np.ndarray, precision_k: int,
+                          map_top: int | None) -> tuple[_np.ndarray, _np.ndarray]:
+    """AP and precision@k of query rows sharing one class whose relevant photos are ``columns``."""
+    num_gallery, positives = values.shape[1], len(columns)
+    all_sorted = _torch.from_numpy(_np.ascontiguousarray(_np.sort(values, axis=1)))
+    relevant_sorted = _torch.from_numpy(_np.ascontiguousarray(_np.sort(values[:, columns], axis=1)))
+    # 1-based rank of the j-th relevant photo, ties resolved pessimistically: every photo at a distance <= its
+    # own ranks before it, except the relevant photos tied with it that come later in its order.
+    at_most = _torch.searchsorted(all_sorted, relevant_sorted, right=True)
+    tied_later = _torch.searchsorted(relevant_sorted, relevant_sorted, right=True) - \
+        _torch.arange(1, positives + 1)[None, :]
+    ranks = (at_most - tied_later).double()
+    precision_at_k = (ranks <= precision_k).sum(dim=1).double() / precision_k
+    top = num_gallery if map_top is None else map_top
+    kept = ranks <= top
+    precision = _torch.where(kept, _torch.arange(1, positives + 1, dtype=_torch.float64)[None, :] / ranks, 0.0)
+    # VOC interpolation: precision made non-increasing from the right; recall steps by 1/denominator at hits.
+    envelope = _torch.flip(_torch.cummax(_torch.flip(precision, [1]), dim=1).values, [1])
+    denominator = positives if map_top is None else min(map_top, positives)
+    average_precision = (envelope * kept).sum(dim=1) / denominator
     return average_precision.numpy(), precision_at_k.numpy()
 
 
@@ -172,8 +185,9 @@ def sbir_map_precision(
     """Mean average precision and precision@k of zero-shot sketch-based image retrieval (SAKE protocol).
 
     Convention (SAKE, arXiv:1904.03208 Sec. 4.1, as its official evaluation computes it): for each query
-    sketch the gallery photos are ranked by increasing distance (ties keep gallery order); a photo is
-    relevant when its label equals the query's. Over the ranking cut at ``map_top`` (the whole gallery when
+    sketch the gallery photos are ranked by increasing distance; a photo is relevant when its label equals
+    the query's. Ties are resolved pessimistically (a relevant photo ranks after the irrelevant photos at the
+    same distance), so tied Hamming distances of binary codes earn no credit; distances are compared in float32. Over the ranking cut at ``map_top`` (the whole gallery when
     ``None``: mAP@all), true/false positives are accumulated; recall = TP / P where P is the number of
     relevant photos in the whole gallery, or ``min(map_top, P)`` with a cut; precision = TP / rank. AP is
     VOC-interpolated: recall padded with 0 and 1, precision with 0 and 0, precision made non-increasing from

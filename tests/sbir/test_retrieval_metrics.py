@@ -11,10 +11,11 @@ from lightning_modules.retrieval_metrics import sbir_map_precision, sbir_per_que
 
 def loop_reference(distances: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray, k: int,
                    top: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """One query at a time, VOC code as written in the official test script's description."""
+    """One query at a time, VOC code as the official test script; ties: irrelevant photos first."""
     aps, precisions = [], []
     for row, label in zip(distances, query_labels, strict=True):
-        relevant = gallery_labels[np.argsort(row, kind="stable")] == label
+        matches = gallery_labels == label
+        relevant = matches[np.lexsort((matches, row))]  # by distance; at ties irrelevant first
         positives = relevant.sum()
         precisions.append(relevant[:k].sum() / k)
         ranked = relevant[:top] if top else relevant
@@ -36,7 +37,8 @@ def loop_reference(distances: np.ndarray, query_labels: np.ndarray, gallery_labe
 @pytest.mark.parametrize(("k", "top"), [(100, None), (10, None), (200, 200), (5, 7)])
 def test_matches_the_per_query_loop(k: int, top: int | None) -> None:
     rng = np.random.default_rng(k)
-    distances = rng.random((300, 400))
+    distances = rng.random((300, 400)).astype(np.float32)
+    distances[:, ::7] = np.round(distances[:, ::7], 1)  # ties, resolved pessimistically by both
     query_labels, gallery_labels = rng.integers(0, 6, 300), rng.integers(0, 6, 400)
     gallery_labels[gallery_labels == 5] = 4  # class 5 has no photo: those queries score AP 0
     aps, precisions = sbir_per_query(distances, query_labels, gallery_labels, k, top)

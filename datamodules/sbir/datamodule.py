@@ -116,6 +116,11 @@ class SketchPhotoDataModule(pl.LightningDataModule):
         self.items = {"train": train, "val": val, "test": test}
 
     @property
+    def validates_on_test_split(self) -> bool:
+        """False: validation retrieves held-out seen-class images; the unseen test classes are never validated on."""
+        return False
+
+    @property
     def class_names(self) -> tuple[str, ...]:
         self.check_data()
         return self.split.class_names

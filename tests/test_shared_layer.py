@@ -1,0 +1,136 @@
+"""The layer every method stands on: one module base, one monitor, one source per preset, shared schedules."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import networks.detection.centernet as centernet_presets
+from lightning_modules.centernet import NETWORK_KEYS, CenterNetDetector
+from lightning_modules.nas_search import ArchitectureSearch
+from lightning_modules.nas_train import GenotypeClassifier
+from networks.nas.arch_gradients import SecondOrderGradient, build_arch_gradient
+from tests.helpers import CONFIG_DIR, REPO_ROOT
+from visionsuite.errors import ConfigError
+from visionsuite.instantiate import build
+from visionsuite.module import SuiteModule
+from visionsuite.pipeline import run_job
+
+METHOD_MODULES = ("nas_train.py", "nas_search.py", "centernet.py")
+CENTERNET_MODEL_CONFIGS = sorted(path.stem for path in (CONFIG_DIR / "model").glob("centernet*.yaml"))
+
+
+@pytest.mark.parametrize("module", [GenotypeClassifier, ArchitectureSearch, CenterNetDetector])
+def test_every_method_module_is_a_suite_module(module: type) -> None:
+    assert issubclass(module, SuiteModule)
+    assert "configure_optimizers" not in vars(module)  # the base's, bound to optimizer_parameters()
+
+
+def test_method_modules_keep_no_copy_of_the_shared_pieces() -> None:
+    for name in METHOD_MODULES:
+        source = (REPO_ROOT / "lightning_modules" / name).read_text()
+        for copied in ("OmegaConf.to_container", "def configure_optimizers", "Callable[..., torch.optim",
+                       "add_image", "log_image", "def ensure_finite", "lightning_modules.classification import ensure"):
+            assert copied not in source, f"{name} keeps its own {copied!r}"
+    assert "from lightning_modules.classification" not in (REPO_ROOT / "lightning_modules" / "centernet.py").read_text()
+
+
+def test_visionsuite_names_no_method() -> None:
+    """What runs and reports a job knows no method's artifacts (modules declare their headline and notes)."""
+    for name in ("pipeline.py", "reporting.py", "module.py", "instantiate.py"):
+        text = (REPO_ROOT / "visionsuite" / name).read_text().lower()
+        for word in ("genotype", "normal_cell", "centernet", "darts"):
+            assert word not in text, f"visionsuite/{name} names {word!r}"
+
+
+# ------------------------------------------------------------------------------------------- one monitor
+NAS_AND_DETECTION = ("amended_", "centernet", "darts_", "nas_train_", "pcdarts_", "pdarts")
+
+
+def test_experiments_set_the_monitor_once_and_copy_no_checkpoint_settings() -> None:
+    for path in sorted((CONFIG_DIR / "experiment").rglob("*.yaml")):
+        if not path.stem.startswith(NAS_AND_DETECTION) and path.parent.name != "pdarts":
+            continue  # the families of this layer; each new method keeps the same rule in its own tests
+        config = yaml.safe_load(path.read_text()) or {}
+        checkpoint = ((config.get("callbacks") or {}).get("model_checkpoint") or {})
+        assert "monitor" not in checkpoint and "mode" not in checkpoint, path.name
+        assert "optimized_metric" not in config, path.name
+
+
+@pytest.mark.parametrize("experiment,monitor", [("centernet_shapes", "val/AP"), ("centernet104_coco", "val/AP"),
+                                                ("darts_digits", "val/acc1"), ("nas_train_cifar10", "val/acc1")])
+def test_checkpoint_early_stopping_and_sweeper_read_the_one_monitor(make_config, experiment: str,
+                                                                    monitor: str) -> None:
+    cfg = make_config(f"experiment={experiment}", "callbacks=early_stopping")
+    assert cfg.monitor == monitor and cfg.optimized_metric == monitor
+    assert cfg.callbacks.model_checkpoint.monitor == monitor and cfg.callbacks.model_checkpoint.mode == "max"
+    assert cfg.callbacks.early_stopping.monitor == monitor and cfg.callbacks.early_stopping.mode == "max"
+
+
+# --------------------------------------------------------------------------------------- shared schedules
+@pytest.mark.parametrize("experiment", ["darts_digits", "nas_train_digits", "centernet_shapes"])
+def test_model_scheduler_group_works_for_every_model_with_a_scheduler(make_config, experiment: str) -> None:
+    cfg = make_config(f"experiment={experiment}", "model/scheduler=step_decay")
+    assert cfg.model.scheduler._target_ == "torch.optim.lr_scheduler.StepLR"
+
+
+def test_the_search_and_centernet_keep_their_papers_schedules(make_config) -> None:
+    search = make_config("experiment=darts_cifar10").model.scheduler
+    assert search._target_.endswith("CosineAnnealingLR") and search.eta_min == 0.001 and search.T_max == 50
+    coco = make_config("experiment=centernet104_coco").model.scheduler
+    assert coco._target_.endswith("MultiStepLR") and list(coco.milestones) == [450000] and coco.gamma == 0.1
+    assert list(make_config("experiment=centernet_shapes").model.scheduler.milestones) == [500]
+
+
+# ------------------------------------------------------------------------------------- one preset source
+@pytest.mark.parametrize("name", CENTERNET_MODEL_CONFIGS)
+def test_centernet_model_configs_inject_a_python_preset_and_repeat_none_of_it(name: str) -> None:
+    config = yaml.safe_load((CONFIG_DIR / "model" / f"{name}.yaml").read_text())
+    repeated = sorted(set(config) & set(NETWORK_KEYS))
+    assert not repeated, f"conf/model/{name}.yaml repeats the preset's {repeated}: set them in the preset"
+    assert set(config["net"]) <= {"_target_", "num_classes"}
+    module, function = config["net"]["_target_"].rsplit(".", 1)
+    assert module == "networks.detection.centernet" and callable(getattr(centernet_presets, function))
+
+
+def test_the_demo_trains_the_python_preset(make_config) -> None:
+    cfg = make_config("experiment=centernet_shapes")
+    detector = build(cfg.model, "model")
+    torch.manual_seed(0)
+    preset = centernet_presets.centernet_tiny(num_classes=3)
+    assert detector.net.config == preset.config
+    assert sum(p.numel() for p in detector.net.parameters()) == sum(p.numel() for p in preset.parameters())
+    assert {key: detector.hparams[key] for key in NETWORK_KEYS} == {key: preset.config[key] for key in NETWORK_KEYS}
+    assert preset.config["pool_channels"] == 16  # what the demo has always trained
+
+
+def test_presets_are_functions_of_the_network_file_only() -> None:
+    presets = [name for name, value in vars(centernet_presets).items()
+               if inspect.isfunction(value) and name.startswith("centernet")]
+    assert sorted(presets) == ["centernet104", "centernet52", "centernet_tiny"]
+
+
+# ------------------------------------------------------------------ weight optimizers second order can model
+def test_second_order_refuses_a_weight_optimizer_it_cannot_replay() -> None:
+    weights = [torch.nn.Parameter(torch.ones(3))]
+    gradient = build_arch_gradient("second_order")
+    gradient.check_weight_optimizer(torch.optim.SGD(weights, lr=0.1, momentum=0.9))
+    for optimizer in (torch.optim.Adam(weights, lr=0.1), torch.optim.SGD(weights, lr=0.1, momentum=0.9, nesterov=True)):
+        with pytest.raises(ConfigError, match="model.weight_optimizer"):
+            gradient.check_weight_optimizer(optimizer)
+        with pytest.raises(ConfigError, match="model.weight_optimizer"):
+            SecondOrderGradient.virtual_step(weights, [torch.zeros(3)], optimizer)
+    build_arch_gradient("amended").check_weight_optimizer(torch.optim.Adam(weights, lr=0.1))  # needs no step
+
+
+def test_the_issue_command_stops_with_the_key_before_training(make_config, tmp_path: Path) -> None:
+    cfg = make_config("experiment=darts_digits", "model.arch_gradient=second_order",
+                      "model.weight_optimizer._target_=torch.optim.Adam", "~model.weight_optimizer.momentum",
+                      "model.init_channels=4", "model.layers=3", "+trainer.limit_train_batches=1")
+    with pytest.raises(ConfigError, match="model.weight_optimizer is torch.optim.adam.Adam"):
+        run_job(cfg)
+    assert not (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()

@@ -48,6 +48,7 @@ class CaseDice(Metric):
             torch.cat(self.scores) if self.scores else torch.empty(0, self.num_classes - 1, dtype=torch.float64))
         indices = self.case_indices if isinstance(self.case_indices, torch.Tensor) else (
             torch.cat(self.case_indices) if self.case_indices else torch.empty(0, dtype=torch.long))
+        scores, indices = scores.reshape(-1, self.num_classes - 1), indices.reshape(-1)
         per_class = scores.nanmean(0) if len(scores) else torch.full((self.num_classes - 1,), float("nan"))
         present = per_class[~per_class.isnan()]
         mean = present.mean() if len(present) else torch.tensor(0.0, dtype=torch.float64)

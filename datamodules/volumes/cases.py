@@ -51,6 +51,7 @@ class VolumeCase:
     affine: np.ndarray
     header: nib.Nifti1Header
     image_path: str = ""
+    fill_value: float = 0.0  # the image's minimum: what crops are padded with beyond the volume
     foreground: dict[int, torch.Tensor] = field(default_factory=dict)  # class -> flat voxel indices (subsampled)
 
     def as_item(self) -> dict[str, Any]:
@@ -103,7 +104,8 @@ def load_case(files: CaseFiles, index: int, settings: PreprocessSettings, class_
         warnings.warn(message, stacklevel=2)
         log.warning(message)
     case = VolumeCase(files.case_id, index, voxels.to(CACHE_DTYPES[settings.cache_dtype]), working_label,
-                      original_label, original_shape, image.affine, image.header, str(files.image))
+                      original_label, original_shape, image.affine, image.header, str(files.image),
+                      float(voxels.min()))
     if working_label is not None:
         case.foreground = _foreground_points(working_label, settings.max_foreground_points, seed=index)
     return case

@@ -112,7 +112,7 @@ class VolumeSampleDataset(Dataset):
         rng = np.random.default_rng([self.seed, int(index)])
         case = self.source.case(int(rng.integers(len(self.source))))
         center = choose_center(case, rng, self.settings.foreground_probability)
-        fill = float(case.image.min())
+        fill = case.fill_value
         if self.settings.kind == "patch":
             size = self.settings.patch_size
             starts = [_jittered_start(c, s, rng) for c, s in zip(center, size, strict=True)]

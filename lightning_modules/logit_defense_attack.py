@@ -133,6 +133,8 @@ class LogitAttackModule(SuiteModule):
         assert self.attacked is not None and self.writer is not None
         self.net.eval()
         split, shard = batch["split"], int(batch["shard"])
+        if self.writer.shard_path(split, shard).is_file():
+            return  # written by an earlier epoch of this run (max_epochs > 1 changes nothing)
         with seeded(shard_seed(self.seed, split, shard), self.device):
             clean, adversarial = record_logits(self.attacked, self.attacks, batch["image"], batch["label"])
         labels = batch["label"]

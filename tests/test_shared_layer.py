@@ -134,3 +134,33 @@ def test_the_issue_command_stops_with_the_key_before_training(make_config, tmp_p
     with pytest.raises(ConfigError, match="model.weight_optimizer is torch.optim.adam.Adam"):
         run_job(cfg)
     assert not (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
+
+
+# ------------------------------------------------------------------------------------------------ summary
+def test_a_chain_summary_shows_what_its_phases_declared(tmp_path: Path) -> None:
+    import io
+    import json
+
+    from rich.console import Console
+
+    from visionsuite.reporting import print_summary
+
+    search, train = tmp_path / "search", tmp_path / "train"
+    for folder, result in ((search, {"headline": ["genotype", "normal_cell"], "notes": {"genotype": "node 0 = a"}}),
+                           (train, {"headline": [], "notes": {"tested checkpoint": "last (validation is ...)"}})):
+        folder.mkdir()
+        (folder / "result.json").write_text(json.dumps(result))
+    chain = {
+        "task_name": "chain", "mode": "phases", "output_dir": str(tmp_path), "metrics": {"test/acc1": 0.5},
+        "artifacts": {"search.genotype": str(search / "genotype.json"), "search.normal_cell": str(search / "n.png"),
+                      "search.arch_weights": str(search / "a.png"), "train.last_checkpoint": str(train / "l.ckpt")},
+        "phases": [{"name": "search", "status": "ran", "output_dir": str(search)},
+                   {"name": "train", "status": "ran", "output_dir": str(train)}],
+    }
+    output = io.StringIO()
+    print_summary(chain, Console(file=output, width=200))
+    text = output.getvalue()
+    for shown in ("search.genotype", "search.normal_cell", "train.last_checkpoint", "node 0 = a",
+                  "tested checkpoint", "last (validation is ...)"):
+        assert shown in text
+    assert "search.arch_weights" not in text  # not declared as a headline by its phase

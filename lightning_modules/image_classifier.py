@@ -71,7 +71,6 @@ class ImageClassifier(SuiteModule):
         if not isinstance(backbone, Mapping) or not backbone.get("name"):
             raise ConfigError(f"model.backbone={backbone!r}: give {{name: <backbone>, options: {{...}}}}, e.g. "
                               "model/backbone=resnet56.")
-        options = dict(plain(backbone.get("options")) or {})
         if init_from in ("", "None", "null"):
             init_from = None  # an empty command-line value (e.g. an unset ckpt_path passed on by a chain)
         if require_init_from and init_from is None:
@@ -79,6 +78,7 @@ class ImageClassifier(SuiteModule):
                               "ckpt_path=<a classifier checkpoint .ckpt> (or model.init_from=<file>).")
         if backbone_from_init and init_from is not None:
             backbone = _stored_backbone(_read_checkpoint(init_from), f"model.init_from={init_from}")
+        options = dict(plain(backbone.get("options")) or {})
         if gap_log_every_n_steps < 1:
             raise ConfigError(f"model.gap_log_every_n_steps={gap_log_every_n_steps}: must be >= 1.")
         self.save_hyperparameters(ignore=["optimizer", "scheduler", "init_from", "require_init_from",

@@ -9,6 +9,9 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from visionsuite.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,49 @@ class RandomStateCheckpoint(pl.Callback):
             if len(cuda_states) == torch.cuda.device_count():
                 torch.cuda.set_rng_state_all(cuda_states)
         log.info("Restored the random streams saved in the checkpoint (epoch %d).", trainer.current_epoch)
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` without a monitor (``checkpoints/last.ckpt``) that also saves when fitting ends.
+
+    Lightning saves after every validation (or training epoch); a step-based run that stops between two
+    validations, or one stopped early, would otherwise end with an older ``last.ckpt`` or none at all, leaving
+    nothing for ``mode=test`` / ``mode=predict``. An interrupted run (Ctrl-C, a crash) does not reach
+    ``on_train_end``: its ``last.ckpt`` stays the one of its last validation, the point ``resume=`` continues from.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.monitor is not None:
+            raise ConfigError(f"callbacks.last_checkpoint: monitor must be null (got {self.monitor!r}); the best "
+                              "checkpoint by a metric is callbacks.model_checkpoint.")
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)
+        if not self._should_skip_saving_checkpoint(trainer):  # skips when already saved at this step
+            self._save_topk_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+class ValidateShortRuns(pl.Callback):
+    """Validates once at the end of a run shorter than one validation interval.
+
+    ``trainer.max_steps`` below ``val_check_interval`` (step-based runs) or ``trainer.max_epochs`` below
+    ``check_val_every_n_epoch`` would otherwise end without any validation: no metric to select or report, no
+    best checkpoint. The interval is shortened to the run's length, so the last step (epoch) validates.
+    """
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        max_steps, interval = trainer.max_steps, trainer.val_check_batch
+        if (trainer.check_val_every_n_epoch is None and max_steps is not None and max_steps > 0
+                and isinstance(interval, int) and max_steps < interval):
+            trainer.val_check_batch = max_steps * trainer.accumulate_grad_batches
+            log.info("max_steps=%d is shorter than the validation interval (%d): validating at step %d.",
+                     max_steps, interval, max_steps)
+        every, max_epochs = trainer.check_val_every_n_epoch, trainer.max_epochs
+        if every is not None and max_epochs is not None and 0 < max_epochs < every:
+            trainer.check_val_every_n_epoch = max_epochs
+            log.info("max_epochs=%d is shorter than check_val_every_n_epoch=%d: validating after epoch %d.",
+                     max_epochs, every, max_epochs)
 
 
 # Checkpoints are loaded with torch.load(weights_only=True): keep only tensors and plain Python values.

@@ -21,3 +21,14 @@ class DatasetError(VisionSuiteError, RuntimeError):
 
 class TrainingDivergedError(VisionSuiteError, RuntimeError):
     """A loss or gradient became NaN/inf; the last good checkpoint is kept."""
+
+
+class RunInterrupted(Exception):
+    """The user stopped the run (Ctrl-C) after Lightning's graceful shutdown; ``run.py`` says how to resume it.
+
+    Not a :class:`VisionSuiteError`: nothing is wrong with the input, and ``run.py`` exits with code 130.
+    """
+
+    def __init__(self, output_dir: str) -> None:
+        super().__init__(f"interrupted; the run directory is {output_dir}")
+        self.output_dir = output_dir

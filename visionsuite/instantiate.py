@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -31,7 +32,27 @@ def build(node: DictConfig, key: str, **kwargs: Any) -> Any:
             cause = cause.__cause__
         if isinstance(cause, VisionSuiteError):
             raise cause from None
-        raise ConfigError(f"Could not build `{key}` ({node.get('_target_')}): {error}") from error
+        hint = _unexpected_argument_hint(error, node, key)
+        raise ConfigError(f"Could not build `{key}` ({node.get('_target_')}): {error}{hint}") from error
+
+
+def _unexpected_argument_hint(error: Exception, node: DictConfig, key: str) -> str:
+    """The hint ``Did you mean `trainer.max_epochs`?`` for a key the target does not take (``+trainer.max_epoch=2``)."""
+    import difflib
+    import inspect
+    import re
+
+    from hydra.utils import get_object
+
+    match = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+    if match is None:
+        return ""
+    try:
+        parameters = list(inspect.signature(get_object(str(node._target_))).parameters)
+    except (ImportError, ValueError, TypeError, AttributeError):
+        return ""
+    close = difflib.get_close_matches(match.group(1), parameters, n=3, cutoff=0.6)
+    return f" Did you mean {' or '.join(f'`{key}.{name}`' for name in close)}?" if close else ""
 
 
 def build_many(group: DictConfig | None, key: str) -> list[Any]:
@@ -49,8 +70,8 @@ def build_many(group: DictConfig | None, key: str) -> list[Any]:
     return objects
 
 
-def build_trainer(cfg: DictConfig) -> pl.Trainer:
-    """The Trainer with the configured callbacks and loggers."""
-    callbacks = build_many(cfg.get("callbacks"), "callbacks")
+def build_trainer(cfg: DictConfig, extra_callbacks: Sequence[pl.Callback] = ()) -> pl.Trainer:
+    """The Trainer with the configured callbacks and loggers, plus ``extra_callbacks`` (the pipeline's own)."""
+    callbacks = [*build_many(cfg.get("callbacks"), "callbacks"), *extra_callbacks]
     loggers = build_many(cfg.get("logger"), "logger")
     return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)

@@ -26,17 +26,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from visionsuite.errors import ConfigError
-from visionsuite.pipeline import LAST_CHECKPOINT, run_job
+from visionsuite.pipeline import LAST_CHECKPOINT, run_recorded_job
 from visionsuite.reporting import RESULT_FILE, print_summary, write_result
 from visionsuite.resume import override_key
+from visionsuite.run_log import also_log_to
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,8 @@ def run_phases(cfg: DictConfig) -> dict[str, Any]:
         phase_cfg = compose_phase(cfg, name, spec, phase_dir, artifacts)
         phase_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(phase_cfg, phase_dir / "config.yaml")
-        last_result = run_job(phase_cfg, announce=False)
+        with also_log_to(phase_dir / "run.log"):
+            last_result = run_recorded_job(phase_cfg, announce=False)
         artifacts[name] = last_result.get("artifacts", {})
         report.append({"name": name, "status": "ran", "output_dir": str(phase_dir)})
 
@@ -109,7 +113,69 @@ def compose_phase(cfg: DictConfig, name: str, spec: DictConfig, phase_dir: Path,
     skipped = set(_user_overrides()) - set(inherited)
     if skipped:
         log.info("Phase %s ignores command-line overrides with no matching key: %s", name, sorted(skipped))
-    return compose(config_name=ROOT_CONFIG, overrides=[*base, *inherited])
+    phase_cfg = compose(config_name=ROOT_CONFIG, overrides=[*base, *inherited])
+    _label_wandb_run(phase_cfg, group=_chain_group(cfg), job_type=name)
+    return phase_cfg
+
+
+def _chain_group(cfg: DictConfig) -> str:
+    """The W&B group of a chain's phases: its run directory, relative to ``paths.log_dir``."""
+    run_dir, log_dir = Path(cfg.paths.output_dir).resolve(), Path(cfg.paths.log_dir).resolve()
+    return os.path.relpath(run_dir, log_dir) if run_dir.is_relative_to(log_dir) else str(run_dir)
+
+
+def _label_wandb_run(phase_cfg: DictConfig, *, group: str, job_type: str) -> None:
+    """One W&B run per phase: grouped by the chain, ``job_type`` the phase's name."""
+    node = OmegaConf.select(phase_cfg, "logger.wandb")
+    if isinstance(node, DictConfig):
+        with open_dict(node):
+            node.group = group
+            node.job_type = job_type
+
+
+class _PromisedArtifacts(dict):
+    """The artifacts a phase will write, as placeholders (what ``mode=show_phases`` composes phases with)."""
+
+    def __init__(self, phase: str) -> None:
+        super().__init__()
+        self.phase = phase
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> str:
+        return f"<{key} of phase {self.phase}>"
+
+
+def show_phases(cfg: DictConfig, stream: TextIO | None = None) -> None:
+    """Print the effective config of every phase of the chain ``cfg`` (``mode=show_phases``), running nothing.
+
+    A chain's own config (what ``--cfg job`` prints) is only the root the phases start from: each phase composes
+    its own experiment, inputs and overrides. Artifacts of phases that have not run yet appear as placeholders.
+    """
+    stream = stream or sys.stdout
+    if not cfg.get("phases"):
+        raise ConfigError("mode=show_phases: this experiment has no `phases`; `python run.py <overrides> --cfg job` "
+                          "prints its config.")
+    run_dir = Path(cfg.paths.output_dir)
+    artifacts: dict[str, dict[str, str]] = {}
+    for name, spec in _validated(cfg.phases).items():
+        phase_dir = run_dir / name
+        if spec.get("use"):
+            artifacts[name] = {_used_artifact_name(name, spec, cfg.phases): str(spec.use)}
+            stream.write(f"# phase {name}: given as {spec.use} (phases.{name}.use), not run\n\n")
+            continue
+        finished = phase_dir / RESULT_FILE
+        phase_cfg = compose_phase(cfg, name, spec, phase_dir, artifacts)
+        artifacts[name] = (json.loads(finished.read_text()).get("artifacts", {}) if finished.is_file()
+                           else _PromisedArtifacts(name))
+        status = "finished earlier, skipped on resume" if finished.is_file() else "runs"
+        stream.write(f"# phase {name}: experiment={spec.experiment} in {phase_dir} ({status})\n")
+        try:
+            text = OmegaConf.to_yaml(phase_cfg, resolve=True)
+        except Exception:  # noqa: BLE001 (an interpolation only a running job can resolve)
+            text = OmegaConf.to_yaml(phase_cfg)
+        stream.write(text + "\n")
 
 
 def _validated(phases: DictConfig) -> DictConfig:

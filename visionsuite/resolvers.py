@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -12,6 +13,33 @@ def _run_dir(resume: str | None, fresh_dir: str) -> str:
     if resume:
         return str(Path(resume).expanduser().resolve())
     return fresh_dir
+
+
+def _multirun_job() -> tuple[str, int] | None:
+    """``(sweep dir, job number)`` when this process runs a job of a Hydra multirun, else ``None``."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    return str(hydra_cfg.sweep.dir), int(hydra_cfg.job.num)
+
+
+def _sweep_group(log_dir: str) -> str | None:
+    """``logger.wandb.group``: the sweep folder (relative to ``paths.log_dir``) for every job of a multirun."""
+    job = _multirun_job()
+    if job is None:
+        return None
+    return os.path.relpath(Path(job[0]).resolve(), Path(log_dir).resolve())
+
+
+def _job_name(task_name: str) -> str:
+    """``logger.wandb.name``: the task name, plus ``-<job number>`` in a multirun."""
+    job = _multirun_job()
+    return task_name if job is None else f"{task_name}-{job[1]}"
 
 
 def _budget_epochs(epochs: int, structure: str | None, budget_training: bool) -> int:
@@ -28,12 +56,10 @@ def _epoch_milestones(max_epochs: int, fractions: list[float]) -> list[int]:
 
 def register_resolvers() -> None:
     """Register the suite's resolvers once (safe to call repeatedly)."""
-    if not OmegaConf.has_resolver("run_dir"):
-        OmegaConf.register_new_resolver("run_dir", _run_dir)
-    if not OmegaConf.has_resolver("budget_epochs"):
-        OmegaConf.register_new_resolver("budget_epochs", _budget_epochs)
-    if not OmegaConf.has_resolver("epoch_milestones"):
-        OmegaConf.register_new_resolver("epoch_milestones", _epoch_milestones)
+    for name, function in (("run_dir", _run_dir), ("sweep_group", _sweep_group), ("job_name", _job_name),
+                           ("budget_epochs", _budget_epochs), ("epoch_milestones", _epoch_milestones)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, function)
 
 
 register_resolvers()

@@ -1,0 +1,150 @@
+"""What ``run.py`` does around Hydra: ``resume=``, ``mode=show_phases``, key-typo suggestions and exit codes.
+
+* ``resume=<run dir>`` puts the run's saved overrides back on the command line (``visionsuite.resume``); a run that
+  finished is not run again (exit code 0, nothing touched).
+* ``mode=show_phases`` prints each phase's effective config and exits, without creating a run directory.
+* A mistyped key (``trainer.max_epoch=2``) gets one message with the closest keys the config has
+  ("did you mean `trainer.max_epochs`?") instead of Hydra's advice to add it with ``+``: while Hydra composes
+  the config its error output is held back (:class:`HeldStderr`), and released unchanged unless it is an
+  unknown key.
+* Exit codes: 0 done (or already finished), 1 an unexpected error, 2 a bad input (one ``error:`` line),
+  130 interrupted with Ctrl-C (one line saying how to resume).
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+SHOW_PHASES = "mode=show_phases"
+_UNKNOWN_KEY = re.compile(r"Could not override '([^']+)'[\s\S]*?not in struct")
+
+
+class HeldStderr(io.TextIOBase):
+    """Stands in for ``sys.stderr`` until :meth:`release`: holds what is written, then passes writes through."""
+
+    def __init__(self, real: TextIO) -> None:
+        super().__init__()
+        self.real = real
+        self.buffer_text = io.StringIO()
+        self.released = False
+
+    def write(self, text: str) -> int:
+        return self.real.write(text) if self.released else self.buffer_text.write(text)
+
+    def flush(self) -> None:
+        self.real.flush()
+
+    def release(self) -> None:
+        """Write what was held to the real stderr and pass everything through from now on."""
+        if not self.released:
+            self.released = True
+            self.real.write(self.buffer_text.getvalue())
+            self.real.flush()
+            if sys.stderr is self:
+                sys.stderr = self.real
+
+    def discard(self) -> None:
+        """Drop what was held and pass everything through from now on."""
+        self.buffer_text = io.StringIO()
+        self.release()
+
+    def held_text(self) -> str:
+        return self.buffer_text.getvalue()
+
+    def __getattr__(self, name: str) -> Any:  # fileno(), encoding, isatty() ... of the real stream
+        return getattr(self.real, name)
+
+
+_held: HeldStderr | None = None
+
+
+def hold_stderr() -> HeldStderr:
+    """Start holding back stderr (what Hydra prints while it composes the config)."""
+    global _held
+    _held = HeldStderr(sys.stderr)
+    sys.stderr = _held
+    return _held
+
+
+def release_stderr() -> None:
+    """Stop holding back stderr (the task function calls this first: the config composed fine)."""
+    if _held is not None:
+        _held.release()
+
+
+def compose_for(config_dir: Path, overrides: list[str]) -> DictConfig:
+    """The config Hydra would build for ``overrides``, with its ``hydra`` node (``HydraConfig`` is set)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    GlobalHydra.instance().clear()
+    initialize_config_dir(config_dir=str(config_dir), version_base="1.3")
+    cfg = compose(config_name="run", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(OmegaConf.select(cfg, "hydra.run.dir"))
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def unknown_key_message(hydra_output: str, overrides: list[str], config_dir: Path) -> str | None:
+    """For Hydra's "Could not override 'k' ... not in struct" failure: one message with the closest keys."""
+    match = _UNKNOWN_KEY.search(hydra_output)
+    if match is None:
+        return None
+    key = match.group(1)
+    remaining = [item for item in overrides if item.split("=", 1)[0] != key]
+    try:
+        cfg = compose_for(config_dir, remaining)
+    except Exception:  # noqa: BLE001 (another bad override: Hydra's own message is the better one)
+        return None
+    with open_dict(cfg):
+        del cfg["hydra"]
+    suggestions = closest_keys(key, flat_keys(cfg))
+    hint = f" Did you mean {' or '.join(f'`{name}`' for name in suggestions)}?" if suggestions else ""
+    return (f"`{key}` is not a key of this config.{hint} (To add a new key on purpose, write +{key}=...; "
+            "`python run.py <overrides> --cfg job` prints every key.)")
+
+
+def flat_keys(node: Any, prefix: str = "") -> list[str]:
+    """Every dotted key of a config (``trainer.max_epochs``), without resolving values."""
+    keys = []
+    if isinstance(node, DictConfig):
+        for name in node.keys():
+            full = f"{prefix}{name}"
+            keys.append(full)
+            child = node._get_node(name)
+            if isinstance(child, DictConfig):
+                keys += flat_keys(child, f"{full}.")
+    return keys
+
+
+def closest_keys(key: str, known: Iterable[str], count: int = 3) -> list[str]:
+    """The known keys most like ``key``: same parent first (``trainer.max_epoch`` -> ``trainer.max_epochs``)."""
+    known = list(known)
+    parent, _, leaf = key.rpartition(".")
+    siblings = [name for name in known if name.rpartition(".")[0] == parent]
+    close = difflib.get_close_matches(leaf, [name.rpartition(".")[2] for name in siblings], n=count, cutoff=0.6)
+    if close:
+        return [f"{parent}.{name}" if parent else name for name in close]
+    return difflib.get_close_matches(key, known, n=count, cutoff=0.75)
+
+
+def show_phases_of(argv: list[str], config_dir: Path, stream: TextIO | None = None) -> None:
+    """``mode=show_phases``: print each phase's effective config for these overrides, run nothing."""
+    from visionsuite.phases import show_phases
+
+    overrides = [item for item in argv[1:] if item != SHOW_PHASES]
+    cfg = compose_for(config_dir, overrides)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    show_phases(cfg, stream)

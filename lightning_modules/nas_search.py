@@ -143,6 +143,14 @@ class ArchitectureSearch(SuiteModule):
     #: What a chain's summary shows of a search phase.
     headline_artifacts = ("genotype", "normal_cell", "reduction_cell", "arch_weights")
 
+    #: Parameter layout of the checkpoints (``visionsuite.checkpoint_files``): a checkpoint of another format
+    #: stops with one message instead of a state-dict key mismatch.
+    CHECKPOINT_FORMAT = 2
+    CHECKPOINT_FORMAT_CHANGES = {
+        2: "the pooling candidates' BatchNorms moved from every edge (cells.N.edges.E.ops...) to one EdgeSource "
+           "per cell state (cells.N.sources.S.pools...), commit c960328 of 2026-11-26",
+    }
+
     # ------------------------------------------------------------------------------ basics
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images.contiguous(memory_format=self.memory_format))

@@ -22,9 +22,9 @@ steps stay reusable without them.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pytorch_lightning as pl
@@ -73,6 +73,12 @@ class SuiteModule(pl.LightningModule):
         scheduler_interval: ``epoch`` or ``step``: when Lightning steps the scheduler.
         config_name: the model config file named in the message when ``optimizer`` is missing.
     """
+
+    #: Format of the parameter layout this class's checkpoints have (``visionsuite.checkpoint_files``): raise it
+    #: when a change to the network makes earlier checkpoints unloadable, and say what changed in
+    #: ``CHECKPOINT_FORMAT_CHANGES`` ({format: description}); loading another format stops with one message.
+    CHECKPOINT_FORMAT: ClassVar[int] = 1
+    CHECKPOINT_FORMAT_CHANGES: ClassVar[Mapping[int, str]] = {}
 
     def __init__(
         self,

@@ -27,6 +27,7 @@ from networks.sbir.cse_resnet import FEATURE_DIM, PHOTO, CSEResNet
 from networks.sbir.heads import SakeHeads
 from networks.sbir.sake_loss import sake_loss, semantic_teacher_targets
 from networks.sbir.semantic_mask import load_semantic_mask
+from visionsuite.complexity import count_multiply_adds
 from visionsuite.errors import ConfigError
 from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite, plain
 
@@ -123,8 +124,11 @@ class SakeModule(SuiteModule):
         return torch.zeros(1, 3, self.hparams.input_size, self.hparams.input_size)
 
     def size_report(self) -> dict[str, float]:
+        """Trainable parameters (student) and multiply-adds of one photo's embedding (teacher excluded)."""
         parameters = sum(p.numel() for p in self.optimizer_parameters())
-        return {"params_m": round(parameters / 1e6, 4), "input_size": self.hparams.input_size}
+        madds = count_multiply_adds(_PhotoEmbedding(self), self.example_input())
+        return {"params_m": round(parameters / 1e6, 4), "madds_m": round(madds / 1e6, 2),
+                "input_size": self.hparams.input_size}
 
     # ------------------------------------------------------------------ steps
     def embed(self, images: torch.Tensor, domains: torch.Tensor) -> torch.Tensor:
@@ -201,6 +205,17 @@ class SakeModule(SuiteModule):
                 "classes": [names[gallery[k]["label"]] if names else gallery[k]["label"] for k in row],
                 "distances": [round(d, 5) for d in row_distances],
             })
+
+
+class _PhotoEmbedding(torch.nn.Module):
+    """images -> embedding under the photo tag (what ``mode=summary`` counts)."""
+
+    def __init__(self, module: SakeModule) -> None:
+        super().__init__()
+        self.net, self.embedding = module.net, module.heads.embedding
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.embedding(self.net.features(images, PHOTO))
 
 
 def sake_schedule(optimizer: torch.optim.Optimizer, epochs: int, final_factor: float = 0.001) -> Any:

@@ -32,12 +32,18 @@ def build(node: DictConfig, key: str, **kwargs: Any) -> Any:
             cause = cause.__cause__
         if isinstance(cause, VisionSuiteError):
             raise cause from None
-        hint = _unexpected_argument_hint(error, node, key)
-        raise ConfigError(f"Could not build `{key}` ({node.get('_target_')}): {error}{hint}") from error
+        unknown = _unknown_argument_message(error, node, key)
+        if unknown:
+            raise ConfigError(unknown) from error
+        raise ConfigError(f"Could not build `{key}` ({node.get('_target_')}): {error}") from error
 
 
-def _unexpected_argument_hint(error: Exception, node: DictConfig, key: str) -> str:
-    """The hint ``Did you mean `trainer.max_epochs`?`` for a key the target does not take (``+trainer.max_epoch=2``)."""
+def _unknown_argument_message(error: Exception, node: DictConfig, key: str) -> str | None:
+    """One message with the closest arguments when ``key`` got an argument its target does not take.
+
+    E.g. ``+trainer.max_epoch=2``: "`trainer.max_epoch` is not an argument of pytorch_lightning.Trainer. Did you
+    mean `trainer.max_epochs`?".
+    """
     import difflib
     import inspect
     import re
@@ -45,14 +51,15 @@ def _unexpected_argument_hint(error: Exception, node: DictConfig, key: str) -> s
     from hydra.utils import get_object
 
     match = re.search(r"unexpected keyword argument '(\w+)'", str(error))
-    if match is None:
-        return ""
+    if match is None or match.group(1) not in node:  # a nested object's argument: Hydra's message names it
+        return None
     try:
         parameters = list(inspect.signature(get_object(str(node._target_))).parameters)
     except (ImportError, ValueError, TypeError, AttributeError):
-        return ""
+        return None
     close = difflib.get_close_matches(match.group(1), parameters, n=3, cutoff=0.6)
-    return f" Did you mean {' or '.join(f'`{key}.{name}`' for name in close)}?" if close else ""
+    hint = f" Did you mean {' or '.join(f'`{key}.{name}`' for name in close)}?" if close else ""
+    return f"`{key}.{match.group(1)}` is not an argument of {node._target_}.{hint}"
 
 
 def build_many(group: DictConfig | None, key: str) -> list[Any]:

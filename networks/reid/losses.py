@@ -30,7 +30,8 @@ def _ranking_term(closer: torch.Tensor, farther: torch.Tensor, margin: float | N
                   valid: torch.Tensor) -> torch.Tensor:
     """Mean over valid anchors of ``max(0, margin + closer - farther)``, or the soft margin ``log(1 + e^x)``."""
     if not bool(valid.any()):
-        return closer.sum() * 0.0  # keeps the graph (and DDP's used-parameter bookkeeping) intact
+        # zero that keeps the graph (and DDP's used-parameter bookkeeping) intact; inf entries masked first
+        return torch.where(torch.isfinite(closer), closer, torch.zeros_like(closer)).sum() * 0.0
     gap = closer[valid] - farther[valid]
     return F.softplus(gap).mean() if margin is None else F.relu(margin + gap).mean()
 

@@ -164,3 +164,22 @@ def test_a_chain_summary_shows_what_its_phases_declared(tmp_path: Path) -> None:
                   "tested checkpoint", "last (validation is ...)"):
         assert shown in text
     assert "search.arch_weights" not in text  # not declared as a headline by its phase
+
+
+# ------------------------------------------------------------------------------------- seeded loaders
+def test_every_datamodule_family_trains_from_the_epoch_seeded_loader(tmp_path: Path) -> None:
+    from datamodules.coco import CocoDataModule
+    from datamodules.digits import DigitsDataModule
+    from datamodules.sampling import EpochSeededDataLoader, EpochSeededRandomSampler
+    from datamodules.writers.coco import write_tiny_coco
+
+    digits = DigitsDataModule(batch_size=8, image_size=16)
+    digits.setup("fit")
+    root = write_tiny_coco(tmp_path / "coco", num_images=4)
+    coco = CocoDataModule(str(root), train_split="train", val_split="val", test_split="val", input_size=64,
+                          batch_size=2, num_workers=1)
+    coco.setup("fit")
+    for datamodule in (digits, coco):
+        loader = datamodule.train_dataloader()
+        assert isinstance(loader, EpochSeededDataLoader) and isinstance(loader.sampler, EpochSeededRandomSampler)
+        assert not loader.persistent_workers  # fresh workers seeded from (seed, epoch) every epoch

@@ -154,12 +154,14 @@ class VolumeSegmenter(SuiteModule):
         values = metric.compute()
         metric.reset()
         names = self.class_names()[1:]
-        for name, value in zip(names, values["per_class"].tolist(), strict=True):
+        # torchmetrics squeezes one-element outputs: restore the (cases, classes) / (classes,) shapes
+        per_case, indices = values["per_case"].reshape(-1, len(names)), values["case_index"].reshape(-1)
+        for name, value in zip(names, values["per_class"].reshape(-1).tolist(), strict=True):
             self.log(f"{stage}/dice_{name}", float(value), sync_dist=False)
         self.log(f"{stage}/dice_mean", float(values["mean"]), prog_bar=True, sync_dist=False)
         table = [{"case_id": self.case_ids.get(int(index), f"case_{int(index)}"),
                   **{name: float(score) for name, score in zip(names, scores.tolist(), strict=True)}}
-                 for index, scores in zip(values["case_index"].tolist(), values["per_case"], strict=True)]
+                 for index, scores in zip(indices.tolist(), per_case, strict=True)]
         if keep_table:
             self.case_table = sorted(table, key=lambda row: row["case_id"])
         return table

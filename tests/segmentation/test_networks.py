@@ -91,3 +91,10 @@ def test_dice_cross_entropy_loss() -> None:
     assert torch.allclose(loss["loss"], 0.5 * loss["dice_loss"] + 2.0 * loss["ce_loss"])
     with pytest.raises(ConfigError):
         DiceCrossEntropyLoss(0.0, 0.0)
+
+
+def test_case_dice_of_a_single_case_and_a_single_class() -> None:
+    metric = CaseDice(2)
+    metric.update(torch.ones(3, 3, 3), torch.ones(3, 3, 3), 4)
+    values = metric.compute()  # torchmetrics squeezes one-element tensors; the module reshapes them back
+    assert values["per_case"].reshape(-1, 1).shape == (1, 1) and values["case_index"].reshape(-1).tolist() == [4]

@@ -26,6 +26,20 @@ def _as_tensor(values: object, name: str, dtype: _torch.dtype | None = None) -> 
     return tensor
 
 
+_KEY_PAD = _torch.iinfo(_torch.int64).max
+
+
+def _rank_keys(distances: _torch.Tensor, gallery_positions: _torch.Tensor) -> _torch.Tensor:
+    """Distinct int64 keys ordering each row like a stable sort: float32 distance bits, then gallery position.
+
+    The float32 bit pattern is made monotonic (negative values flipped), shifted into the high 32 bits, and
+    the gallery position fills the low ones, so equal distances rank in gallery order.
+    """
+    bits = distances.float().contiguous().view(_torch.int32)
+    monotonic = bits ^ ((bits >> 31) & 0x7FFFFFFF)
+    return (monotonic.to(_torch.int64) << 32) | gallery_positions[None, :]
+
+
 def reid_cmc_map(
     distances: object,
     query_ids: object,
@@ -37,8 +51,8 @@ def reid_cmc_map(
     """CMC curve and mean average precision of person re-identification (Market-1501 / DukeMTMC protocol).
 
     The protocol of the re-ID benchmarks (Zheng et al., Market-1501; used by MCNL, arXiv:1909.10848 Sec. 4.1,
-    and torchreid's ``evaluate_rank``): for each query the gallery is ranked by increasing distance (ties
-    keep gallery order), gallery items with the query's identity AND camera are dropped, and a query left
+    and torchreid's ``evaluate_rank``): for each query the gallery is ranked by increasing distance (compared
+    in float32; ties keep gallery order), gallery items with the query's identity AND camera are dropped, and a query left
     with no correct match is skipped (all such queries are counted in one warning). CMC@k is the fraction of
     the remaining queries whose first correct match is within the first k; AP is non-interpolated
     (mean of the precision at every correct match).
@@ -55,6 +69,10 @@ def reid_cmc_map(
 
     Raises:
         ValueError: mismatched shapes, ``max_rank < 1``, or no query with a correct match at all.
+
+    No full sort: only the correct matches are ranked. Each gallery item gets a distinct key (distance, then
+    gallery position); a binary search of every item among the query's few sorted match keys and a
+    cumulative count give each match's rank among the kept items, which is all CMC and AP need.
     """
     distance = _as_tensor(distances, "distances")
     if distance.dim() != 2:
@@ -74,24 +92,29 @@ def reid_cmc_map(
 
     hits = _torch.zeros(max_rank, dtype=_torch.float64)
     ap_sum, answered = 0.0, 0
+    gallery_positions = _torch.arange(num_gallery, dtype=_torch.int64)
     for start in range(0, num_query, _REID_QUERY_CHUNK):
         stop = min(start + _REID_QUERY_CHUNK, num_query)
-        order = _torch.sort(distance[start:stop].float(), dim=1, stable=True).indices
-        ranked_ids, ranked_cams = g_ids[order], g_cams[order]
-        same_id = ranked_ids == q_ids[start:stop, None]
-        kept = ~(same_id & (ranked_cams == q_cams[start:stop, None]))
+        same_id = g_ids[None, :] == q_ids[start:stop, None]
+        kept = ~(same_id & (g_cams[None, :] == q_cams[start:stop, None]))
         matches = same_id & kept
         num_matches = matches.sum(dim=1)
         has_match = num_matches > 0
         if not bool(has_match.any()):
             continue
         matches, kept, num_matches = matches[has_match], kept[has_match], num_matches[has_match]
-        position = _torch.cumsum(kept, dim=1, dtype=_torch.int32)  # 1-based rank among the kept items
-        first = _torch.argmax(matches.to(_torch.uint8), dim=1)
-        first_rank = position.gather(1, first[:, None]).squeeze(1) - 1  # 0-based
-        hits += _torch.bincount(first_rank.clamp(max=max_rank).long(), minlength=max_rank + 1)[:max_rank].double()
-        correct_so_far = _torch.cumsum(matches, dim=1, dtype=_torch.int32)
-        precision = _torch.where(matches, correct_so_far.double() / position.clamp(min=1).double(), 0.0)
+        keys = _rank_keys(distance[start:stop][has_match], gallery_positions)
+        # The matches' keys in increasing order (padded with the largest key); the rank of match k among the
+        # kept items = number of kept items whose key is at most the k-th match key (keys are all distinct).
+        most = int(num_matches.max())
+        match_keys = keys.masked_fill(~matches, _KEY_PAD).topk(most, dim=1, largest=False, sorted=True).values
+        bucket = _torch.searchsorted(match_keys, keys)  # matches with a smaller key, for every gallery item
+        counts = _torch.zeros(len(keys), most + 1, dtype=_torch.int64)
+        counts.scatter_add_(1, bucket, kept.to(_torch.int64))
+        position = _torch.cumsum(counts, dim=1)[:, :most]  # 1-based rank of the k-th match among kept items
+        real = _torch.arange(most)[None, :] < num_matches[:, None]
+        hits += _torch.bincount((position[:, 0] - 1).clamp(max=max_rank), minlength=max_rank + 1)[:max_rank].double()
+        precision = _torch.where(real, _torch.arange(1, most + 1, dtype=_torch.float64)[None, :] / position.double(), 0.0)
         ap_sum += float((precision.sum(dim=1) / num_matches.double()).sum())
         answered += int(has_match.sum())
     skipped = num_query - answered

@@ -42,11 +42,13 @@ class PrunedClassifier(ImageClassifier):
         init_kept_from: a checkpoint of the full network (this module, ``structure=None``) whose kept channels
             initialise the pruned network (the baseline's fine-tuning); ``None``: random initialisation.
         prune: ``model.prune`` settings used when this network is pruned (``mode=test``, the baseline).
+        decay_exempt: no weight decay on depthwise convs, BN and biases (the official ImageNet retraining).
         **kwargs: the remaining :class:`ImageClassifier` arguments (optimizer, scheduler, label smoothing...).
     """
 
     def __init__(self, backbone: Mapping[str, Any], num_classes: int, structure: str | None = None,
-                 init_kept_from: str | None = None, prune: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+                 init_kept_from: str | None = None, prune: Mapping[str, Any] | None = None,
+                 decay_exempt: bool = False, **kwargs: Any) -> None:
         name, options = backbone_spec(backbone)
         family = prunable_family(name)
         loaded: Structure | None = None if _unset(structure) else load_structure(str(structure))
@@ -68,8 +70,23 @@ class PrunedClassifier(ImageClassifier):
         self.net: nn.Module = family.build(num_classes, channels=None if loaded is None else loaded.channels,
                                            width_multiplier=width_multiplier)
         self.groups = family.groups_of(self.net)
+        self.decay_exempt = bool(decay_exempt)
         if not _unset(init_kept_from):
             self.copy_kept_from(str(init_kept_from))
+
+    def optimizer_parameters(self) -> list[dict[str, Any]] | Any:
+        """All parameters; with ``decay_exempt`` the depthwise convs, BN and biases in a group without decay."""
+        if not self.decay_exempt:
+            return self.parameters()
+        exempt: list[nn.Parameter] = []
+        for module in self.modules():
+            depthwise = isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.in_channels
+            for name, parameter in module.named_parameters(recurse=False):
+                if depthwise or isinstance(module, nn.modules.batchnorm._BatchNorm) or name == "bias":
+                    exempt.append(parameter)
+        exempt_ids = {id(parameter) for parameter in exempt}
+        decayed = [parameter for parameter in self.parameters() if id(parameter) not in exempt_ids]
+        return [{"params": decayed}, {"params": exempt, "weight_decay": 0.0}]
 
     def copy_kept_from(self, path: str) -> None:
         """Initialise the pruned network with the kept channels of a full-network checkpoint (the baseline)."""

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from lightning_modules.coco_evaluation import coco_results, gather_results
 from lightning_modules.detection_drawing import draw_detections, image_grid, tensor_to_image
 from networks.detection.decoding import Detections
 from visionsuite.io import atomic_write_json
+
+log = logging.getLogger(__name__)
 
 VISUALIZATION_DIR = "visualizations"
 PREDICTION_DIR = "predictions"
@@ -91,9 +94,10 @@ class DetectionPredictionWriter(BasePredictionWriter):
         super().__init__(write_interval="batch")
         self._records: dict[int, list[dict[str, Any]]] = {}
         self._images: dict[int, list[dict[str, Any]]] = {}
+        self._drawn: dict[int, list[int]] = {}  # image id -> [boxes drawn on its picture]
 
     def on_predict_epoch_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
-        self._records, self._images = {}, {}
+        self._records, self._images, self._drawn = {}, {}, {}
         (Path(trainer.default_root_dir) / PREDICTION_DIR).mkdir(parents=True, exist_ok=True)
 
     def write_on_batch_end(self, trainer: pl.Trainer, pl_module: Any, prediction: Any,
@@ -110,13 +114,22 @@ class DetectionPredictionWriter(BasePredictionWriter):
             picture = draw_prediction(trainer, pl_module, batch["images"][index].cpu(), (height, width),
                                       float(batch["resize_factors"][index]), detections)
             picture.save(folder / f"{Path(file_name).stem}.png")
+            self._drawn[image_id] = [int((detections.scores >= pl_module.hparams.draw_score_threshold).sum())]
 
     def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
         per_image = gather_results(self._records)
         records = [record for image_id in sorted(per_image) for record in per_image[image_id]]
         images = [entry for entries in gather_results(self._images).values() for entry in entries]
+        drawn = [count for counts in gather_results(self._drawn).values() for count in counts]
         if not trainer.is_global_zero:
             return
+        threshold = pl_module.hparams.draw_score_threshold
+        message = (f"drew {sum(drawn)} boxes (score >= {threshold}) on {sum(1 for count in drawn if count)} of "
+                   f"{len(drawn)} images")
+        if not sum(drawn):
+            message += f"; no detection reached model.draw_score_threshold={threshold}: lower it to draw weaker ones"
+        log.info("mode=predict: %s; %d detections in detections.json", message, len(records))
+        pl_module.summary_notes["predict"] = message
         folder = Path(trainer.default_root_dir) / PREDICTION_DIR
         detections_path = atomic_write_json(folder / "detections.json", records)
         atomic_write_json(folder / "images.json", {"images": sorted(images, key=lambda image: image["id"]),

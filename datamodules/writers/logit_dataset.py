@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from visionsuite.errors import ConfigError
-from visionsuite.io import atomic_write_json
+from visionsuite.io import atomic_write_json, default_file_mode
 
 MANIFEST = "manifest.json"
 FORMAT_NAME = "visionsuite-logit-dataset"
@@ -60,6 +60,7 @@ def write_npz_deterministic(path: str | os.PathLike[str], arrays: Mapping[str, n
                 info.compress_type = zipfile.ZIP_STORED
                 with archive.open(info, "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+        os.chmod(tmp_name, default_file_mode())  # mkstemp's 0600 -> the mode of every other file the suite writes
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from visionsuite.errors import ConfigError
+from visionsuite.io import default_file_mode
 
 from .operations import PRIMITIVES
 
@@ -280,6 +281,7 @@ def save_genotype_json(genotype: Genotype, path: str | os.PathLike[str], **metad
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temp_name, default_file_mode())  # mkstemp's 0600 -> the mode of every other file the suite writes
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)

@@ -59,7 +59,17 @@ class HeldStderr(io.TextIOBase):
     def held_text(self) -> str:
         return self.buffer_text.getvalue()
 
-    def __getattr__(self, name: str) -> Any:  # fileno(), encoding, isatty() ... of the real stream
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.real.encoding
+
+    def isatty(self) -> bool:
+        return self.real.isatty()
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+    def __getattr__(self, name: str) -> Any:  # anything else the real stream has
         return getattr(self.real, name)
 
 

@@ -78,12 +78,18 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load ``path`` lazily (tensors memory-mapped) or raise :class:`DamagedCheckpointError` naming it."""
     path = Path(path)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        except RuntimeError as error:
+            if "mmap" not in str(error):
+                raise
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # a legacy (non-zip) file
     except (RuntimeError, OSError, EOFError, ValueError, KeyError, IndexError, pickle.UnpicklingError,
             zipfile.BadZipFile) as error:
         if isinstance(error, PermissionError):
             raise ConfigError(f"{path}: cannot read this checkpoint ({error.strerror}).") from None
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        text = str(error).strip()
+        reason = text.splitlines()[0].split(". ")[0] if text else type(error).__name__  # its first sentence
         raise DamagedCheckpointError(f"{path} is damaged (truncated or corrupt: {reason}); it cannot be "
                                      "loaded.") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:

@@ -1,0 +1,103 @@
+"""Training throughput (images/s) of a zoo backbone: ``ImageClassifier`` under Lightning vs a plain PyTorch loop.
+
+The method of ``train_throughput.py`` (same synthetic batches, warm-up steps, the two paths interleaved twice, best
+of each) on the classification layer: by default the CIFAR ResNet-56 with SGD 0.1 / momentum 0.9 / wd 1e-4
+(classify_cifar10). Target (issue 14): the Lightning path within 5% of the plain loop. Prints one JSON object.
+
+    python benchmarks/classifier_throughput.py [--backbone resnet56] [--width-multiplier 1.0] [--steps 30]
+                                               [--batch-size 128] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from functools import partial
+
+import pytorch_lightning as pl
+import torch
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+from train_throughput import _Timer, synchronize
+
+from lightning_modules.image_classifier import ImageClassifier
+
+SGD = partial(torch.optim.SGD, lr=0.1, momentum=0.9, weight_decay=1e-4)
+
+
+def make_module(args: argparse.Namespace) -> ImageClassifier:
+    torch.manual_seed(0)
+    backbone = {"name": args.backbone, "options": {"width_multiplier": args.width_multiplier}}
+    return ImageClassifier(backbone, num_classes=10, optimizer=SGD)
+
+
+def make_loader(args: argparse.Namespace, batches: int) -> DataLoader:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(batches * args.batch_size, 3, 32, 32, generator=generator)
+    labels = torch.randint(0, 10, (batches * args.batch_size,), generator=generator)
+    return DataLoader(TensorDataset(images, labels), batch_size=args.batch_size, shuffle=False)
+
+
+def plain_loop(args: argparse.Namespace) -> float:
+    """Images/s of a hand-written loop doing the optimisation of ``ImageClassifier.training_step``."""
+    net = make_module(args).net.to(args.device)
+    net.train()
+    optimizer = SGD(net.parameters())
+    started = 0.0
+    for step, (images, labels) in enumerate(make_loader(args, args.warmup + args.steps)):
+        if step == args.warmup:
+            synchronize(args.device)
+            started = time.perf_counter()
+        images, labels = images.to(args.device, non_blocking=True), labels.to(args.device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(net(images), labels)
+        loss.backward()
+        optimizer.step()
+    synchronize(args.device)
+    return args.steps * args.batch_size / (time.perf_counter() - started)
+
+
+def lightning_loop(args: argparse.Namespace) -> float:
+    """Images/s of ``ImageClassifier`` driven by ``pl.Trainer`` (no logger, checkpointing or progress bar)."""
+    module = make_module(args)
+    timer = _Timer(args.warmup, args.steps, args.device)
+    trainer = pl.Trainer(
+        accelerator="gpu" if args.device.startswith("cuda") else "cpu", devices=1, max_epochs=1, logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+        callbacks=[timer],
+    )
+    trainer.fit(module, train_dataloaders=make_loader(args, args.warmup + args.steps))
+    return args.steps * args.batch_size / (timer.finished - timer.started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbone", default="resnet56")
+    parser.add_argument("--width-multiplier", type=float, default=1.0)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (both paths in 32-bit precision)")
+    args = parser.parse_args()
+    plain_runs, lightning_runs = [], []
+    for _ in range(2):  # interleaved, best of each: neither path pays for a cold cache alone
+        plain_runs.append(plain_loop(args))
+        lightning_runs.append(lightning_loop(args))
+    plain, lightning = max(plain_runs), max(lightning_runs)
+    print(json.dumps({
+        "benchmark": "classifier_throughput",
+        "device": args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(),
+        "threads": torch.get_num_threads(),
+        "network": f"{args.backbone} (width {args.width_multiplier})",
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "plain_images_per_s": round(plain, 2),
+        "lightning_images_per_s": round(lightning, 2),
+        "lightning_over_plain": round(lightning / plain, 4),
+        "target": ">= 0.95",
+    }))
+
+
+if __name__ == "__main__":
+    main()

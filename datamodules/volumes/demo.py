@@ -60,9 +60,14 @@ class SyntheticVolumeDataModule(VolumeDataModule):
                                        self.settings["voxel_spacing"], self.settings["generator_seed"],
                                        self.settings["num_test_images"])
             (staging / STAMP_FILE).write_text(json.dumps(self.settings))
-            if self.data_dir.exists():
-                self.data_dir.rmdir()
-            staging.rename(self.data_dir)
+            try:
+                if self.data_dir.exists():
+                    self.data_dir.rmdir()
+                staging.rename(self.data_dir)  # atomic: readers see no dataset or a whole one
+            except OSError:
+                if not (self.data_dir / STAMP_FILE).is_file():  # not another run that got there first
+                    raise
+                self.prepare_data()  # the other run's dataset: check its settings
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 

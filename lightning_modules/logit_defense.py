@@ -63,6 +63,8 @@ class LogitDefenseModule(SuiteModule):
         super().__init__(optimizer, scheduler, scheduler_interval, config_name="conf/model/logit_defender.yaml")  # type: ignore[arg-type]
         if not 0.0 <= float(clean_probability) <= 1.0:
             raise ConfigError(f"model.clean_probability must be in [0, 1], got {clean_probability!r}.")
+        classifier, adaptive_attack = plain(classifier), plain(adaptive_attack)  # plain containers in checkpoints
+        attack_names = None if attack_names is None else [str(name) for name in attack_names]
         manifest = read_manifest(logit_dir) if logit_dir and (num_classes is None or attack_names is None) else {}
         num_classes = int(num_classes if num_classes is not None else manifest.get("num_classes", 0)) or None
         attack_names = list(attack_names if attack_names is not None else manifest.get("attack_names", []))
@@ -77,7 +79,8 @@ class LogitDefenseModule(SuiteModule):
         if num_classes and attack_names:
             self._build(num_classes, attack_names)
         self.evaluation: dict[str, Any] = {}
-        self.classifier: torch.nn.Module | None = None
+        # The classifier of the adaptive attack is not a submodule: it is no part of the defender's checkpoint.
+        self._classifier: list[torch.nn.Module] = []
 
     def _build(self, num_classes: int, attack_names: Sequence[str]) -> None:
         self.net = DefenderBank(attack_names, num_classes, int(self.hparams.hidden), float(self.hparams.dropout))
@@ -117,7 +120,7 @@ class LogitDefenseModule(SuiteModule):
         if stage == "test" and self.classifier_spec is not None and self.adaptive_spec is not None:
             images = getattr(datamodule, "images", None)
             if images is not None:
-                self.classifier = load_classifier(self.classifier_spec, "model.classifier")
+                self._classifier = [load_classifier(self.classifier_spec, "model.classifier")]
                 self.normalization = normalization_of(images)
 
     # ------------------------------------------------------------------ training (Sec. 3)
@@ -159,16 +162,16 @@ class LogitDefenseModule(SuiteModule):
     # ------------------------------------------------------------------ evaluation
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self.test_metric.update(self._all_logits(batch), batch["label"])
-        if self.classifier is not None and "image" in batch:
+        if self._classifier and "image" in batch:
             self.adaptive_metric.update(self._adaptive_predictions(batch["image"], batch["label"]), batch["label"])
 
     def _adaptive_predictions(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """``(K, N)`` predictions of classifier + defender ``k`` on images attacked through both."""
-        assert self.net is not None and self.classifier is not None and self.adaptive_spec is not None
-        self.classifier.to(self.device).eval()
+        assert self.net is not None and self._classifier and self.adaptive_spec is not None
+        classifier = self._classifier[0].to(self.device).eval()
         predictions = []
         for name in self.net.attack_names:
-            defended = NormalizedClassifier(self.classifier, *self.normalization, head=self.net[name]).eval()
+            defended = NormalizedClassifier(classifier, *self.normalization, head=self.net[name]).eval()
             attack = build_attack(self.adaptive_spec, defended, "model.adaptive_attack", device=self.device)
             with torch.inference_mode(False), torch.enable_grad():
                 adv_images = attack(images.clone(), labels.clone())

@@ -81,6 +81,7 @@ class LogitAttackModule(SuiteModule):
     def __init__(self, classifier: Mapping[str, Any], attacks: Mapping[str, Mapping[str, Any]],
                  logit_dir: str, seed: int = 0) -> None:
         super().__init__(config_name="conf/model/logit_attack.yaml")
+        classifier, attacks = plain(classifier), plain(attacks)  # plain containers in hparams
         self.save_hyperparameters(logger=False)
         self.automatic_optimization = False  # nothing is trained: each step attacks one shard
         self.attack_specs = {name: {"name": spec.get("name"), **validate_attack_spec(spec, f"model.attacks.{name}")}

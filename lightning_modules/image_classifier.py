@@ -18,10 +18,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import pytorch_lightning as pl
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lightning_modules.augmentation_gap import AugmentationGapPlot
 from lightning_modules.classification import accuracy_metrics, log_evaluation_step, log_training_step
 from networks.classification import build_backbone
 from visionsuite.errors import ConfigError
@@ -50,6 +52,8 @@ class ImageClassifier(SuiteModule):
         gap_log_every_n_steps: with paired views, measure the clean / augmented losses every n steps.
         optimizer, scheduler, scheduler_interval: see :class:`visionsuite.module.SuiteModule`.
     """
+
+    headline_artifacts = ("augmentation_gap_plot",)
 
     def __init__(
         self,
@@ -121,6 +125,10 @@ class ImageClassifier(SuiteModule):
         if dict(backbone.get("options") or {}) != dict(ours.get("options") or {}):
             raise ConfigError(f"{where} holds backbone {backbone['name']} with options {dict(backbone['options'])}, "
                               f"but the configuration uses options {dict(ours['options'])}.")
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """The clean / augmented loss table and plot (written only when the data yields paired views)."""
+        return [AugmentationGapPlot()]
 
     # ------------------------------------------------------------------ steps
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,8 @@ import warnings as _warnings  # noqa: E402
 import numpy as _np  # noqa: E402
 import torch as _torch  # noqa: E402
 
+from lightning_modules import reid_ranking as _reid_ranking  # noqa: E402
+
 _REID_QUERY_CHUNK = 512  # queries ranked at once: 512 x 15,913 gallery items is ~65 MB of int64 per array
 
 
@@ -24,20 +26,6 @@ def _as_tensor(values: object, name: str, dtype: _torch.dtype | None = None) -> 
     if tensor.dim() == 0:
         raise ValueError(f"{name} must be an array, got a scalar.")
     return tensor
-
-
-_KEY_PAD = _torch.iinfo(_torch.int64).max
-
-
-def _rank_keys(distances: _torch.Tensor, gallery_positions: _torch.Tensor) -> _torch.Tensor:
-    """Distinct int64 keys ordering each row like a stable sort: float32 distance bits, then gallery position.
-
-    The float32 bit pattern is made monotonic (negative values flipped), shifted into the high 32 bits, and
-    the gallery position fills the low ones, so equal distances rank in gallery order.
-    """
-    bits = distances.float().contiguous().view(_torch.int32)
-    monotonic = bits ^ ((bits >> 31) & 0x7FFFFFFF)
-    return (monotonic.to(_torch.int64) << 32) | gallery_positions[None, :]
 
 
 def reid_cmc_map(
@@ -70,9 +58,9 @@ def reid_cmc_map(
     Raises:
         ValueError: mismatched shapes, ``max_rank < 1``, or no query with a correct match at all.
 
-    No full sort: only the correct matches are ranked. Each gallery item gets a distinct key (distance, then
-    gallery position); a binary search of every item among the query's few sorted match keys and a
-    cumulative count give each match's rank among the kept items, which is all CMC and AP need.
+    No full sort: only the correct matches are ranked (:mod:`lightning_modules.reid_ranking`): every gallery
+    item is placed among the query's few sorted match distances by a binary search, and a cumulative count
+    gives each match's rank among the kept items, which is all CMC and AP need.
     """
     distance = _as_tensor(distances, "distances")
     if distance.dim() != 2:
@@ -92,29 +80,18 @@ def reid_cmc_map(
 
     hits = _torch.zeros(max_rank, dtype=_torch.float64)
     ap_sum, answered = 0.0, 0
-    gallery_positions = _torch.arange(num_gallery, dtype=_torch.int64)
+    table = _reid_ranking.IdentityTable(g_ids)
     for start in range(0, num_query, _REID_QUERY_CHUNK):
         stop = min(start + _REID_QUERY_CHUNK, num_query)
-        same_id = g_ids[None, :] == q_ids[start:stop, None]
-        kept = ~(same_id & (g_cams[None, :] == q_cams[start:stop, None]))
-        matches = same_id & kept
-        num_matches = matches.sum(dim=1)
+        ranks, num_matches = _reid_ranking.match_ranks(distance[start:stop], q_ids[start:stop], q_cams[start:stop],
+                                                       g_ids, g_cams, table)
         has_match = num_matches > 0
         if not bool(has_match.any()):
             continue
-        matches, kept, num_matches = matches[has_match], kept[has_match], num_matches[has_match]
-        keys = _rank_keys(distance[start:stop][has_match], gallery_positions)
-        # The matches' keys in increasing order (padded with the largest key); the rank of match k among the
-        # kept items = number of kept items whose key is at most the k-th match key (keys are all distinct).
-        most = int(num_matches.max())
-        match_keys = keys.masked_fill(~matches, _KEY_PAD).topk(most, dim=1, largest=False, sorted=True).values
-        bucket = _torch.searchsorted(match_keys, keys)  # matches with a smaller key, for every gallery item
-        counts = _torch.zeros(len(keys), most + 1, dtype=_torch.int64)
-        counts.scatter_add_(1, bucket, kept.to(_torch.int64))
-        position = _torch.cumsum(counts, dim=1)[:, :most]  # 1-based rank of the k-th match among kept items
-        real = _torch.arange(most)[None, :] < num_matches[:, None]
-        hits += _torch.bincount((position[:, 0] - 1).clamp(max=max_rank), minlength=max_rank + 1)[:max_rank].double()
-        precision = _torch.where(real, _torch.arange(1, most + 1, dtype=_torch.float64)[None, :] / position.double(), 0.0)
+        ranks, num_matches = ranks[has_match], num_matches[has_match]
+        hits += _torch.bincount((ranks[:, 0] - 1).clamp(max=max_rank), minlength=max_rank + 1)[:max_rank].double()
+        found = _torch.arange(1, ranks.shape[1] + 1, dtype=_torch.float64)[None, :]
+        precision = _torch.where(ranks > 0, found / ranks.clamp(min=1).double(), 0.0)
         ap_sum += float((precision.sum(dim=1) / num_matches.double()).sum())
         answered += int(has_match.sum())
     skipped = num_query - answered

@@ -1,0 +1,31 @@
+"""The re-ID benchmark scripts run at a tiny size and print the JSON they promise."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.helpers import REPO_ROOT
+
+
+def run_script(name: str, *args: str) -> dict:
+    completed = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / name), *args], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(REPO_ROOT),
+                                                                                 "PATH": "/usr/bin:/bin"})
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def test_reid_evaluation_agrees_with_the_loop() -> None:
+    report = run_script("reid_evaluation.py", "--queries", "60", "--gallery", "400", "--repeats", "1")
+    assert report["per_query_loop"]["max_cmc_difference"] == 0.0
+    assert report["per_query_loop"]["map_difference"] < 1e-9
+    assert "torchreid" in report or "torchreid_cython" in report
+
+
+def test_mcnl_step_reports_loss_and_sampler_fractions() -> None:
+    report = run_script("mcnl_step.py", "--batch-size", "16", "--images-per-identity", "2", "--height", "32",
+                        "--width", "16", "--steps", "1")
+    for name in ("mcnl", "triplet"):
+        assert 0 < report[name]["loss_fraction_of_step"] and report[name]["sampler_seconds_per_batch"] > 0

@@ -155,10 +155,10 @@ class CameraAwareBatchSampler(_EpochBatchSampler):
                 or identities_per_batch % self.identities_per_camera:
             raise ConfigError(
                 f"data.batch_size={batch_size} with data.images_per_identity={images_per_identity} asks for "
-                f"{identities_per_batch} identities a batch, {self.identities_per_camera} from each of "
-                f"{min(MAX_CAMERAS_PER_BATCH, len(self.cameras))} cameras, but only {len(usable)} of the "
-                f"{len(self.cameras)} cameras have that many identities (or the count does not divide): use a "
-                "batch of images_per_identity x identities_per_camera x cameras.")
+                f"{identities_per_batch} identities a batch, {self.identities_per_camera} from each camera (official "
+                f"rule: // min(8, {len(self.cameras)} cameras)), but {len(usable)} camera(s) with that many "
+                f"identities give {len(usable) * self.identities_per_camera}: use batch_size = images_per_identity x "
+                "identities per camera x cameras (Market: 8 x 5 x 6 = 240).")
 
     def _num_batches(self) -> int:
         return len(self.identities) * self.images_per_identity // self.batch_size

@@ -25,7 +25,7 @@ def test_reid_evaluation_agrees_with_the_loop() -> None:
 
 
 def test_mcnl_step_reports_loss_and_sampler_fractions() -> None:
-    report = run_script("mcnl_step.py", "--batch-size", "16", "--images-per-identity", "2", "--height", "32",
+    report = run_script("mcnl_step.py", "--batch-size", "24", "--images-per-identity", "2", "--height", "32",
                         "--width", "16", "--steps", "1")
     for name in ("mcnl", "triplet"):
         assert 0 < report[name]["loss_fraction_of_step"] and report[name]["sampler_seconds_per_batch"] > 0

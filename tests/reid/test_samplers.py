@@ -77,5 +77,5 @@ def test_batch_size_not_divisible_by_images_per_identity() -> None:
 
 
 def test_camera_aware_batch_that_cameras_cannot_fill() -> None:
-    with pytest.raises(ConfigError, match="cameras have that many identities"):
+    with pytest.raises(ConfigError, match="identities per camera x cameras"):
         CameraAwareBatchSampler(IDENTITIES, CAMERAS, batch_size=8 * 4 * 2, images_per_identity=2)  # 8 ids/camera

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import run_cli
+from tests.test_benchmarks import run_benchmark
 
 QUIET = ["logger=csv", "~callbacks.progress_bar", "~callbacks.model_summary"]
 TINY = ["data.num_cases=5", "data.volume_shape=[24,24,12]", "data.num_test_images=1", "data.crop_size=[24,24]",
@@ -52,6 +53,7 @@ def test_thickened_demo_trains_tests_and_predicts_nifti(tmp_path: Path) -> None:
     assert (predictions / source.name.replace(".nii.gz", ".png")).is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", ["plain2d_demo", "unet3d_demo"])
 def test_baselines_train_on_the_same_data(tmp_path: Path, experiment: str) -> None:
     sizes = ["data.patch_size=[16,16,8]", "data.batch_size=2"] if experiment == "unet3d_demo" else []
@@ -74,12 +76,14 @@ def test_summary_and_a_missing_dataset(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_benchmarks_print_their_json() -> None:
-    from tests.test_benchmarks import run_benchmark
-
+def test_loading_benchmark_prints_its_json() -> None:
     report = run_benchmark("volume_loading.py", "--cases", "1", "--shape", "24", "24", "12", "--samples", "4",
                            "--crop", "16", "16")
     assert report["cached"]["samples_per_s"] > 0 and report["read_per_sample"]["samples_per_s"] > 0
+
+
+@pytest.mark.slow  # three fresh processes (peak memory of each network on its own)
+def test_inference_benchmark_prints_its_json() -> None:
     report = run_benchmark("volume_inference.py", "--size", "16", "16", "6", "--device", "cpu", "--repeats", "1",
                            "--channels", "4", "8", "--channels-3d", "4", "8", "--patch-size", "8", "8", "4")
     assert set(report["networks"]) == {"thickened2d", "plain2d", "unet3d"}

@@ -11,7 +11,7 @@ network.
 
     python benchmarks/volume_inference.py [--size 512 512 100] [--device cuda] [--repeats 3]
         [--channels 32 64 128 256] [--channels-3d 16 32 64 128] [--context-slices 2] [--fusion-depth 2]
-        [--batch-size 16] [--patch-size 128 128 32]
+        [--highway-channels 4] [--batch-size 16] [--patch-size 128 128 32] [--precision fp32|bf16]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--channels-3d", type=int, nargs="+", default=[16, 32, 64, 128])
     parser.add_argument("--context-slices", type=int, default=2)
     parser.add_argument("--fusion-depth", type=int, default=2)
+    parser.add_argument("--highway-channels", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=16, help="slices per forward pass (windows: 1/8)")
     parser.add_argument("--patch-size", type=int, nargs=3, default=[128, 128, 32])
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
@@ -53,7 +54,7 @@ def peak_rss_mb() -> float:
 def build(name: str, args: argparse.Namespace) -> torch.nn.Module:
     torch.manual_seed(0)
     if name == "thickened2d":
-        return thickened_unet2d(CLASSES, args.context_slices, args.channels, args.fusion_depth)
+        return thickened_unet2d(CLASSES, args.context_slices, args.channels, args.fusion_depth, args.highway_channels)
     if name == "plain2d":
         return plain_unet2d(CLASSES, args.context_slices, args.channels)
     return UNet3D(CLASSES, args.channels_3d)

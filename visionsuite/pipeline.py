@@ -117,7 +117,7 @@ def _run_mode(cfg: DictConfig, mode: str, trainer: pl.Trainer, model: Any, datam
     elif mode == "test":
         trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
     else:
-        # The module writes its own outputs (see its predict_step / on_predict_epoch_end) into the run folder.
+        # The callbacks the module declares (e.g. a BasePredictionWriter) write the outputs into the run folder.
         trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt_path, return_predictions=False)
     return metrics
 

@@ -23,7 +23,7 @@ from visionsuite.checkpoint_files import CheckpointFormatError, DamagedCheckpoin
 from visionsuite.cli import closest_keys, unknown_key_message
 from visionsuite.errors import ConfigError
 from visionsuite.instantiate import build
-from visionsuite.pipeline import optimized_metric, run, run_job
+from visionsuite.pipeline import optimized_metric, run_job
 from visionsuite.resume import RunFinished, expand_resume_argument
 
 QUICK = [*TINY, "test_after_fit=false", "trainer.log_every_n_steps=1"]
@@ -203,14 +203,6 @@ def test_show_phases_prints_every_phase_config_without_running(make_config, tmp_
     assert not (tmp_path / "run").exists()
     with pytest.raises(ConfigError, match="no `phases`"):
         show_phases(make_config(*TINY), stream)
-
-
-def test_the_chain_keeps_working_through_run(make_config, tmp_path: Path) -> None:
-    chain = ("phases={fit:{experiment:nas_train_digits},"
-             "evaluate:{experiment:nas_train_digits,inputs:{ckpt_path:fit.last_checkpoint},overrides:['mode=test']}}")
-    result = run(make_config(*TINY, "trainer.max_epochs=1", chain))
-    assert [phase["status"] for phase in result["phases"]] == ["ran", "ran"]
-    assert (tmp_path / "run" / "fit" / "run.log").is_file()
 
 
 def test_predict_says_how_many_boxes_it_drew(tmp_path: Path) -> None:

@@ -43,11 +43,13 @@ def test_a_damaged_checkpoint_and_a_mistyped_key_are_one_line_each(tmp_path: Pat
     assert test.returncode == 2
     assert f"{damaged} is damaged" in test.stderr and "Traceback" not in test.stderr
 
-    typo = run_cli("experiment=nas_train_digits", "trainer.max_epoch=2", cwd=tmp_path, timeout=300)
+    elsewhere = tmp_path / "typo"
+    elsewhere.mkdir()
+    typo = run_cli("experiment=nas_train_digits", "trainer.max_epoch=2", cwd=elsewhere, timeout=300)
     assert typo.returncode == 2
     assert "Did you mean `trainer.max_epochs`" in typo.stderr
     assert "To append to your config" not in typo.stderr  # Hydra's advice to add it with + is gone
-    assert not (tmp_path / "logs").exists()
+    assert not (elsewhere / "logs").exists()  # stopped before any run directory
 
 
 def test_show_phases_and_help(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ def test_each_phase_has_its_own_run_and_a_resumed_phase_continues_it(offline_wan
                         "+callbacks.stop.epochs=1"))
     run(make_config(*QUICK, CHAIN, f"resume={run_dir}"))
 
+    assert (run_dir / "fit" / "run.log").is_file() and (run_dir / "evaluate" / "run.log").is_file()
     fit, evaluate = wandb_runs(run_dir / "fit"), wandb_runs(run_dir / "evaluate")
     assert len(fit) == 1 and len(next(iter(fit.values()))) == 2  # one run id, written by two processes' sessions
     assert len(evaluate) == 1 and evaluate.keys() != fit.keys()  # its own run, not the fit phase's reused

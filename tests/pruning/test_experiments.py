@@ -1,0 +1,41 @@
+"""Every pfs_* experiment composes, and so does every phase of every chain (with its overrides)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from tests.helpers import CONFIG_DIR
+
+EXPERIMENTS = sorted(path.stem for path in (CONFIG_DIR / "experiment").glob("pfs_*.yaml"))
+CHAINS = [name for name in EXPERIMENTS if "phases:" in (CONFIG_DIR / "experiment" / f"{name}.yaml").read_text()]
+
+
+def test_the_issue_lists_are_all_there() -> None:
+    for name in ("pfs_vgg16_cifar10", "pfs_resnet56_cifar10", "pfs_resnet110_cifar10", "pfs_mobilenet_v2_imagenet",
+                 "pfs_resnet50_imagenet", "pfs_digits", "pfs_baseline_digits", "pfs_baseline_resnet56_cifar10"):
+        assert name in CHAINS, name
+
+
+# Composing is ~1 s per phase: the default run takes one chain per dataset, the rest are `slow`.
+DEFAULT_CHAINS = ("pfs_digits", "pfs_resnet56_cifar10", "pfs_resnet50_imagenet")
+
+
+@pytest.mark.parametrize("chain", [name if name in DEFAULT_CHAINS else pytest.param(name, marks=pytest.mark.slow)
+                                   for name in CHAINS])
+def test_every_phase_of_every_chain_composes(make_config, tmp_path: Path, chain: str) -> None:
+    cfg = make_config(f"experiment={chain}")
+    assert cfg.monitor and cfg.monitor_mode in ("max", "min")
+    for name, spec in cfg.phases.items():
+        overrides = [f"experiment={spec.experiment}", *(spec.get("overrides") or [])]
+        for key in (spec.get("inputs") or {}):
+            overrides.append(f"{key}={tmp_path / 'artifact'}")
+        phase = make_config(*overrides, output_dir=tmp_path / name)
+        assert phase.model._target_.startswith("lightning_modules."), (chain, name)
+        OmegaConf.to_container(phase.model, resolve=False)
+        if "structure" not in (spec.get("inputs") or {}) and "model.structure" not in (spec.get("inputs") or {}):
+            OmegaConf.to_container(phase.trainer, resolve=True)  # budget epochs resolve without a structure
+        if phase.model._target_.endswith("GateLearning"):
+            assert phase.monitor == "val/gate_selection" and phase.test_after_fit is False

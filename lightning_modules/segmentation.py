@@ -8,7 +8,7 @@ arXiv:1904.01150), the plain 2D network it improves on and a 3D U-Net baseline.
   the label file's grid, and scored by Dice per class per case (``CaseDice``): ``{val,test}/dice_<class>`` and
   ``{val,test}/dice_mean``; the test also logs ``test/dice/<case>/<class>`` (the per-case table of
   ``result.json``). A few slices (label and prediction overlaid) are kept at each validation for
-  ``SegmentationOutputs`` to draw.
+  ``SegmentationOutputs`` (the callback this module declares) to draw.
 * Prediction (``mode=predict``): each volume's label map on its own grid, written by ``SegmentationOutputs`` as
   NIfTI with the input's affine and header.
 """
@@ -19,12 +19,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pytorch_lightning as pl
 import torch
 from torch import nn
 
 from datamodules.volumes.preprocessing import resample
 from lightning_modules.segmentation_drawing import most_foreground_slice
 from lightning_modules.segmentation_metrics import CaseDice
+from lightning_modules.segmentation_outputs import SegmentationOutputs
 from networks.segmentation.inference import volume_probabilities
 from networks.segmentation.losses import DiceCrossEntropyLoss
 from visionsuite.errors import ConfigError
@@ -43,6 +45,7 @@ class VolumeSegmenter(SuiteModule):
         inference_batch_size: Slices per forward pass in whole-volume inference (windows: an eighth of it).
         patch_size, window_overlap: 3D sliding-window inference.
         num_visualized: Validation cases drawn each validation.
+        num_predicted_slices: Slices drawn per volume in ``mode=predict``.
         input_size: In-plane side of the example input ``mode=summary`` measures.
         optimizer, scheduler, scheduler_interval: See :class:`SuiteModule`.
     """
@@ -50,7 +53,8 @@ class VolumeSegmenter(SuiteModule):
     def __init__(self, net: nn.Module, num_classes: int, class_names: Sequence[str] | None = None,
                  dice_weight: float = 1.0, ce_weight: float = 1.0, inference_axes: Sequence[int] = (2,),
                  inference_batch_size: int = 16, patch_size: Sequence[int] = (64, 64, 32),
-                 window_overlap: float = 0.5, num_visualized: int = 2, input_size: int = 96,
+                 window_overlap: float = 0.5, num_visualized: int = 2, num_predicted_slices: int = 3,
+                 input_size: int = 96,
                  optimizer: OptimizerFactory | None = None, scheduler: SchedulerFactory | None = None,
                  scheduler_interval: str = "epoch") -> None:
         super().__init__(optimizer, scheduler, scheduler_interval, config_name="conf/model/thickened2d.yaml")
@@ -70,6 +74,10 @@ class VolumeSegmenter(SuiteModule):
         self.case_table: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------------------------------- basics
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """The writer of this module's pictures, Dice table and predicted NIfTI volumes (``SegmentationOutputs``)."""
+        return [SegmentationOutputs(self.hparams.num_predicted_slices)]
+
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.net(inputs)
 

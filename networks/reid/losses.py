@@ -20,10 +20,16 @@ INFINITY = float("inf")
 
 
 def euclidean_distances(features: torch.Tensor) -> torch.Tensor:
-    """``(B, B)`` Euclidean distances between the rows of ``features`` (clamped away from 0 for the sqrt)."""
-    squared = features.pow(2).sum(dim=1)
-    gram = features @ features.t()
-    return (squared[:, None] + squared[None, :] - 2 * gram).clamp(min=1e-12).sqrt()
+    """``(B, B)`` Euclidean distances between the rows of ``features`` (clamped away from 0 for the sqrt).
+
+    Always computed in float32 or wider, outside autocast: in float16 the clamp's 1e-12 rounds to 0 and the
+    square root's gradient at the (masked) diagonal would turn into NaN.
+    """
+    with torch.autocast(device_type=features.device.type, enabled=False):
+        features = features.float() if features.dtype in (torch.float16, torch.bfloat16) else features
+        squared = features.pow(2).sum(dim=1)
+        gram = features @ features.t()
+        return (squared[:, None] + squared[None, :] - 2 * gram).clamp(min=1e-12).sqrt()
 
 
 def _ranking_term(closer: torch.Tensor, farther: torch.Tensor, margin: float | None,

@@ -64,3 +64,10 @@ def test_batch_without_any_valid_anchor_gives_zero_with_a_graph() -> None:
     points = torch.randn(3, 4, requires_grad=True)
     loss = MCNLLoss()(points, torch.tensor([0, 1, 2]), torch.tensor([0, 0, 0]))
     assert float(loss) == 0.0 and loss.requires_grad
+
+
+def test_half_precision_features_give_finite_gradients() -> None:
+    points = features().half().requires_grad_(True)
+    loss = MCNLLoss()(points, IDENTITIES, CAMERAS) + BatchHardTripletLoss()(points, IDENTITIES)
+    loss.backward()
+    assert torch.isfinite(points.grad).all()

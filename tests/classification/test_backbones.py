@@ -29,7 +29,7 @@ def test_summary_reproduces_the_published_sizes(make_config, capsys, experiment:
                                                 published: float, size: int) -> None:
     run_job(make_config(f"experiment={experiment}", f"model/backbone={backbone}", "mode=summary"))
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    digits = 2 if published < 1 else 1
+    digits = len(str(published).split(".")[1])  # as many decimals as the published figure
     assert round(report["params_m"], digits) == published
     assert report["input_size"] == size
     assert report["madds_m"] > 0

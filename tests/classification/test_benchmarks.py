@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.test_benchmarks import run_benchmark
 
 
@@ -12,6 +14,7 @@ def test_augment_throughput_compares_our_pipeline_with_torchvision_cifar10() -> 
     assert report["ours_images_per_s"] > 0 and report["torchvision_images_per_s"] > 0
 
 
+@pytest.mark.slow  # the method is train_throughput.py's, whose tiny run is in the default set
 def test_classifier_throughput_compares_lightning_with_a_plain_loop() -> None:
     report = run_benchmark("classifier_throughput.py", "--steps", "2", "--warmup", "1", "--batch-size", "4",
                            "--backbone", "resnet20", "--width-multiplier", "0.25")

@@ -14,8 +14,9 @@ would build a zero-width convolution there and fail).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 
 from networks.pruning.cost import MultiplyAddTable
@@ -38,6 +39,7 @@ class SearchResult:
     achieved: float
     iterations: int
     prune_ratio: float
+    keep: int = 0
 
 
 def check_target(target: float, key: str = "model.prune.target") -> float:
@@ -49,23 +51,40 @@ def check_target(target: float, key: str = "model.prune.target") -> float:
     return target
 
 
-def keep_top_channels(scores: Sequence[torch.Tensor], keep: int) -> list[list[int]]:
-    """Indices each layer keeps when the ``keep`` highest scores over all layers are kept (at least one each).
+class GlobalRanking:
+    """All channel scores sorted once (stable: ties keep the earlier channel, so structures are reproducible);
+    each candidate of the bisection is then a prefix of the order."""
 
-    The ranking is stable (ties keep the earlier channel), so a structure is reproducible.
-    """
-    lengths = [len(layer) for layer in scores]
-    flat = torch.cat([layer.detach().float().flatten().cpu() for layer in scores])
-    order = torch.sort(flat, descending=True, stable=True).indices[:keep]
-    mask = torch.zeros(len(flat), dtype=torch.bool)
-    mask[order] = True
-    kept = []
-    for layer_scores, layer_mask in zip(scores, torch.split(mask, lengths), strict=True):
-        indices = torch.nonzero(layer_mask).flatten().tolist()
-        if not indices:
-            indices = [int(torch.argmax(layer_scores.detach().float().flatten().cpu()))]
-        kept.append(indices)
-    return kept
+    def __init__(self, scores: Sequence[torch.Tensor]) -> None:
+        self.scores = [layer.detach().float().flatten().cpu() for layer in scores]
+        self.lengths = [len(layer) for layer in self.scores]
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+        flat = torch.cat(self.scores)
+        self.order = torch.sort(flat, descending=True, stable=True).indices.numpy()
+        self.layer_of_rank = np.repeat(np.arange(len(self.lengths)), self.lengths)[self.order]
+        self.total = len(flat)
+
+    def widths(self, keep: int) -> list[int]:
+        """Channels each layer keeps when the ``keep`` best over all layers are kept (at least one each)."""
+        counts = np.bincount(self.layer_of_rank[:keep], minlength=len(self.lengths))
+        return np.maximum(counts, 1).tolist()
+
+    def kept(self, keep: int) -> list[list[int]]:
+        """The kept channel indices of each layer (sorted), for the same rule as :meth:`widths`."""
+        chosen = np.sort(self.order[:keep])
+        layer = np.searchsorted(self.offsets, chosen, side="right") - 1
+        kept: list[list[int]] = [[] for _ in self.lengths]
+        for index, owner in zip(chosen.tolist(), layer.tolist(), strict=True):
+            kept[owner].append(index - int(self.offsets[owner]))
+        for owner, indices in enumerate(kept):
+            if not indices:
+                indices.append(int(torch.argmax(self.scores[owner])))
+        return kept
+
+
+def keep_top_channels(scores: Sequence[torch.Tensor], keep: int) -> list[list[int]]:
+    """Indices each layer keeps when the ``keep`` highest scores over all layers are kept (at least one each)."""
+    return GlobalRanking(scores).kept(keep)
 
 
 def search_structure(scores: Sequence[torch.Tensor], table: MultiplyAddTable, reference_madds: int, target: float,
@@ -88,12 +107,12 @@ def search_structure(scores: Sequence[torch.Tensor], table: MultiplyAddTable, re
             closest achievable reduction).
     """
     target = check_target(target)
-    total = sum(len(layer) for layer in scores)
+    ranking = GlobalRanking(scores)
+    total = ranking.total
 
-    def evaluate(keep: int) -> tuple[list[list[int]], int, float]:
-        kept = keep_top_channels(scores, keep)
-        madds = table.multiply_adds([len(indices) for indices in kept])
-        return kept, madds, 1.0 - madds / reference_madds
+    def evaluate(keep: int) -> tuple[int, int, float]:
+        madds = table.multiply_adds(ranking.widths(keep))
+        return keep, madds, 1.0 - madds / reference_madds
 
     smallest = evaluate(0)[2]
     largest = evaluate(total)[2]
@@ -107,9 +126,9 @@ def search_structure(scores: Sequence[torch.Tensor], table: MultiplyAddTable, re
     best: SearchResult | None = None
     for iteration in range(1, max_iterations + 1):
         ratio = (low + high) / 2
-        kept, madds, achieved = evaluate(round(total * (1 - ratio)))
+        keep, madds, achieved = evaluate(round(total * (1 - ratio)))
         if best is None or abs(achieved - target) < abs(best.achieved - target):
-            best = SearchResult(kept, madds, achieved, iteration, ratio)
+            best = SearchResult([], madds, achieved, iteration, ratio, keep)
         if abs(achieved - target) / target <= tolerance:
             break
         if achieved > target:
@@ -117,8 +136,8 @@ def search_structure(scores: Sequence[torch.Tensor], table: MultiplyAddTable, re
         else:
             low = ratio
     assert best is not None
-    return best
+    return replace(best, kept=ranking.kept(best.keep))
 
 
-__all__ = ["DEFAULT_MAX_ITERATIONS", "OFFICIAL_MAX_ITERATIONS", "OFFICIAL_TOLERANCE", "SearchResult", "check_target", "keep_top_channels",
-           "search_structure"]
+__all__ = ["DEFAULT_MAX_ITERATIONS", "OFFICIAL_MAX_ITERATIONS", "OFFICIAL_TOLERANCE", "GlobalRanking", "SearchResult",
+           "check_target", "keep_top_channels", "search_structure"]

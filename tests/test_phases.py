@@ -54,3 +54,15 @@ def test_an_input_from_a_later_phase_is_a_clear_error(make_config) -> None:
     chain = "phases={a:{experiment:nas_train_digits,inputs:{ckpt_path:b.best_checkpoint}},b:{experiment:nas_train_digits}}"
     with pytest.raises(ConfigError, match="does not run before it"):
         run(make_config(*TINY, "trainer.max_epochs=1", chain))
+
+
+def test_group_overrides_from_the_command_line_reach_the_phases_that_have_the_group(make_config) -> None:
+    """``model/backbone=resnet56`` on a chain reaches the phases whose model has a backbone, and no other."""
+    from visionsuite.phases import _applies_to
+
+    classifier = make_config("experiment=augrefine_heavy_digits")
+    search = make_config("experiment=darts_digits")
+    assert _applies_to("model/backbone=resnet56", classifier)
+    assert not _applies_to("model/backbone=resnet56", search)
+    assert _applies_to("trainer=ddp_cpu", search)
+    assert _applies_to("model/scheduler=cosine", classifier)

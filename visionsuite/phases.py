@@ -221,9 +221,13 @@ def _user_overrides() -> list[str]:
 
 
 def _applies_to(override: str, cfg: DictConfig) -> bool:
+    """Whether the phase config has the key ``override`` sets (a group override ``model/backbone=x``
+    sets the node ``model.backbone``; ``group@package=x`` sets ``package``)."""
     if override.startswith("+"):
         return True
-    return OmegaConf.select(cfg, override_key(override), default="__missing__") != "__missing__"
+    key = override_key(override)
+    key = key.split("@", 1)[1] if "@" in key else key.replace("/", ".")
+    return OmegaConf.select(cfg, key, default="__missing__") != "__missing__"
 
 
 def _quote(value: Any) -> str:

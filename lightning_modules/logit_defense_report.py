@@ -50,7 +50,7 @@ def markdown_report(evaluation: dict[str, Any]) -> str:
         spec = evaluation.get("adaptive_attack") or {}
         settings = ", ".join(f"{key}={value}" for key, value in spec.items())
         lines += ["", f"Adaptive white-box attack through classifier + defender ({settings}): accuracy (%).", "",
-                  "| defender | accuracy under the adaptive attack | under the same attack on the classifier only |",
+                  "| defender | attack through classifier + defender | attack on the classifier only, then the defender |",
                   "|---|---|---|"]
         for name, value in evaluation["adaptive"].items():
             oblivious = evaluation["accuracy"][name].get(spec.get("name", ""), float("nan"))

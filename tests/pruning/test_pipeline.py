@@ -42,7 +42,7 @@ def test_pfs_digits_learns_prunes_and_retrains(make_config, tmp_path: Path) -> N
     assert Path(prune["artifacts"]["structure_plot"]).is_file()
     assert "reduction" in Path(prune["artifacts"]["structure_table"]).read_text()
     retrain = _phase(run_dir, "retrain")
-    assert "test/acc1" in retrain["metrics"]
+    assert "test/acc1" in retrain["metrics"] and "structure" not in retrain["artifacts"]
     checkpoint = torch.load(retrain["artifacts"]["last_checkpoint"], map_location="cpu", weights_only=False)
     assert checkpoint["global_step"] == 4  # Scratch-B: 2 epochs of 2 batches
     pruned = FAMILIES["resnet20"].build(10, channels=structure.channels, width_multiplier=1.0)
@@ -72,6 +72,8 @@ def test_baseline_trains_prunes_by_bn_scale_and_finetunes(make_config, tmp_path:
     assert structure.criterion == "bn_scale" and structure.width_multiplier == 0.5
     assert abs(structure.achieved - 0.5) <= 0.03
     assert "test/acc1" in _phase(run_dir, "finetune")["metrics"]
+    for trained in ("train", "finetune"):  # only the prune phase prunes what it tests
+        assert "structure" not in _phase(run_dir, trained)["artifacts"]
 
 
 @pytest.mark.parametrize("experiment", ["pfs_digits_retrain", "pfs_cifar10_retrain"])

@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.sampling import epoch_seeded_train_loader
 from datamodules.writers.logit_dataset import FORMAT_NAME, MANIFEST, SHARD_ARRAYS, shard_name
 from visionsuite.errors import ConfigError, DatasetError
 
@@ -247,9 +248,9 @@ class LogitDataModule(pl.LightningDataModule):
         return [Path(path).name]  # type: ignore[arg-type]
 
     def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self.datasets["train"], batch_size=self.batch_size, shuffle=True, generator=generator,
-                          num_workers=self.num_workers)
+        # Order and worker seeds depend only on (seed, epoch), so a resumed defender run is exact.
+        return epoch_seeded_train_loader(self, self.datasets["train"], self.seed, batch_size=self.batch_size,
+                                         num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.datasets["val"], batch_size=self.eval_batch_size, num_workers=self.num_workers)

@@ -49,15 +49,10 @@ def _budget_epochs(epochs: int, structure: str | None, budget_training: bool) ->
     return budget_epochs(int(epochs), structure, bool(budget_training))
 
 
-def _epoch_milestones(max_epochs: int, fractions: list[float]) -> list[int]:
-    """``int(max_epochs * f)`` for each fraction (step schedules given as fractions of the run)."""
-    return [int(int(max_epochs) * float(fraction)) for fraction in fractions]
-
-
 def register_resolvers() -> None:
     """Register the suite's resolvers once (safe to call repeatedly)."""
     for name, function in (("run_dir", _run_dir), ("sweep_group", _sweep_group), ("job_name", _job_name),
-                           ("budget_epochs", _budget_epochs), ("epoch_milestones", _epoch_milestones)):
+                           ("budget_epochs", _budget_epochs)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU smoke check: every demo experiment a few batches on one GPU (bf16 search, 16-bit AMP training),
+# GPU smoke check: every demo experiment (every method's) a few batches on one GPU (bf16 search, 16-bit AMP training),
 # a one-GPU DDP run of training and of a search, then the search-cost (with its top kernels), CenterNet latency
 # and training throughput (Lightning vs a plain loop) benchmarks on the GPU.
 #
@@ -30,6 +30,19 @@ RUNS=(
   "centernet_amp16|experiment=centernet_shapes trainer=gpu data.num_train=64 data.num_val=8 trainer.max_steps=8 trainer.val_check_interval=4"
   "ddp1_nas_train|experiment=nas_train_digits trainer=ddp trainer.devices=1 $LOOPS"
   "ddp1_amended_search|experiment=darts_digits trainer=ddp trainer.devices=1 model.arch_gradient=amended $SEARCH"
+  "classify_digits_bf16|experiment=classify_digits trainer=gpu trainer.precision=bf16-mixed $LOOPS"
+  "augrefine_digits|experiment=augrefine_digits trainer=gpu trainer.precision=bf16-mixed $LOOPS"
+  "wrn28_10_summary|experiment=classify_cifar10 model/backbone=wrn28_10 mode=summary"
+  "pfs_digits|experiment=pfs_digits trainer=gpu $LOOPS"
+  "pfs_baseline_digits|experiment=pfs_baseline_digits trainer=gpu $LOOPS"
+  "logit_defense_digits|experiment=logit_defense_digits trainer=gpu trainer.precision=32"
+  "mcnl_demo_gpu|experiment=mcnl_demo trainer=gpu trainer.max_epochs=2 trainer.check_val_every_n_epoch=1"
+  "triplet_demo_gpu|experiment=triplet_demo trainer=gpu trainer.max_epochs=2"
+  "ddp1_mcnl_demo|experiment=mcnl_demo trainer=ddp trainer.devices=1 trainer.max_epochs=2"
+  "sake_demo_amp16|experiment=sake_demo trainer=gpu $LOOPS"
+  "thickened2d_demo_amp16|experiment=thickened2d_demo trainer=gpu $LOOPS"
+  "plain2d_demo_amp16|experiment=plain2d_demo trainer=gpu $LOOPS"
+  "unet3d_demo_amp16|experiment=unet3d_demo trainer=gpu $LOOPS"
 )
 
 smoke() {  # smoke NAME OVERRIDES...
@@ -80,6 +93,9 @@ python3 benchmarks/search_kernels.py --device cuda --batch-size 256 \
 python3 benchmarks/centernet_latency.py --device cuda --repeats 5 --warmup 2 \
   >"$RESULTS/centernet_latency.json" 2>>"$RESULTS/bench.err"
 python3 benchmarks/train_throughput.py --device cuda >"$RESULTS/train_throughput.json" 2>>"$RESULTS/bench.err"
+python3 benchmarks/volume_inference.py --device cuda >"$RESULTS/volume_inference.json" 2>>"$RESULTS/bench.err"
+python3 benchmarks/logit_dataset_throughput.py --device cuda --backbone resnet50 --image-size 224 --num-classes 1000 \
+  --batch-size 64 >"$RESULTS/logit_dataset_throughput.json" 2>>"$RESULTS/bench.err"
 cat "$RESULTS"/search_iteration_b64.json "$RESULTS"/search_iteration_b256_pcdarts.json
 tail -5 "$RESULTS/bench.err"
 rm -rf "$WORK"

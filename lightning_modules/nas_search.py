@@ -43,6 +43,12 @@ from lightning_modules.classification import accuracy_metrics, log_evaluation_st
 from lightning_modules.pdarts_stage import ProgressiveStage, candidate_ops_lists
 from lightning_modules.search_outputs import ArchitectureWriter
 from networks.nas.arch_gradients import ARCH_GRADIENTS, average_across_processes, build_arch_gradient
+from networks.nas.compiled_forward import (
+    check_device,
+    compile_forward,
+    normalize_compile,
+    recompile_for_skip_dropout,
+)
 from networks.nas.genotypes import Genotype
 from networks.nas.progressive import load_candidates_json
 from networks.nas.search_space import SearchNetwork
@@ -87,6 +93,9 @@ class ArchitectureSearch(SuiteModule):
         channels_last: keep weights and images in the channels-last memory format (results equal up to
             rounding; faster: PyTorch's NCHW depthwise-convolution kernels are slow on CPU and GPU, and so
             is its NCHW BatchNorm without affine parameters on GPU; see benchmarks/search_kernels.py).
+        compile: ``false`` (eager) or a ``torch.compile`` mode for the search network's forward (issue 20;
+            ``reduce-overhead`` replays CUDA graphs and is refused on CPU); see
+            :mod:`networks.nas.compiled_forward`.
     """
 
     def __init__(
@@ -114,12 +123,14 @@ class ArchitectureSearch(SuiteModule):
         edge_normalization: bool = False,
         stem: str = "cifar",
         progressive: Mapping[str, Any] | None = None,
+        compile: Any = False,
     ) -> None:
         super().__init__(weight_optimizer, scheduler, "epoch", config_name="conf/model/darts_search.yaml")
         candidate_ops, progressive = plain(candidate_ops), plain(progressive)
         if isinstance(candidate_ops, (str, Path)):
             candidate_ops = load_candidates_json(candidate_ops)
         _check_settings(arch_warmup_epochs, gradient_clip_val, arch_gradient_clip_val, draw_every_n_epochs)
+        self.compile_setting = normalize_compile(compile)
         self.stage = ProgressiveStage.from_config(progressive, candidate_ops, nodes, arch_warmup_epochs)
         if self.stage is not None:
             layers = self.stage.layers
@@ -134,6 +145,7 @@ class ArchitectureSearch(SuiteModule):
         self.hparams["candidate_ops"] = self.candidate_ops_lists()
         self.hparams["layers"] = layers
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self._compiled_skip_dropout = 0.0  # the P-DARTS rate the compiled forward was traced with
         self.net.to(memory_format=self.memory_format)
         self.arch_optimizer_factory = arch_optimizer
         self.train_metrics = accuracy_metrics(num_classes, "train/")
@@ -204,12 +216,17 @@ class ArchitectureSearch(SuiteModule):
             raise ConfigError("The architecture search needs the search split of the training set: set "
                               "data.search_split=true (weights train on one part, the architecture on the other).")
         self.arch_gradient.check_weight_optimizer(self.optimizers()[0])
+        check_device(self.compile_setting, self.device)
+        compile_forward(self.net, self.compile_setting)  # a new network per P-DARTS stage: compiled anew
 
     # ---------------------------------------------------------------------------- training
     def on_train_epoch_start(self) -> None:
         if self.stage is not None:  # P-DARTS: skip-connect dropout decayed during the stage
             rate = self.stage.start_epoch(self.net, self.current_epoch, int(self.trainer.max_epochs or 1))
             self.log("train/skip_dropout", rate, on_step=False, on_epoch=True)
+            if rate != self._compiled_skip_dropout:  # a dynamic element of the compiled forward: recompile
+                recompile_for_skip_dropout(self.net, self.compile_setting, rate)
+                self._compiled_skip_dropout = rate
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         train_batch, val_batch = (self._formatted(part) for part in _split_search_batch(batch))

@@ -1,0 +1,113 @@
+"""``model.compile``: compile the search network's forward pass (and, through AOTAutograd, its backward).
+
+Issue 20 targets the host overhead of a DARTS / PC-DARTS search iteration on a GPU (about 110,000 ATen calls
+per first-order iteration; arXiv:1806.09055 Alg. 1, arXiv:1907.05737 Sec. 3). The switch compiles
+:meth:`~networks.nas.search_space.SearchNetwork.forward` with ``torch.compile(dynamic=False)``; the gradients of
+every ``model.arch_gradient`` are still taken with ``torch.autograd.grad`` on its output, so the three gradient
+modes, partial channels and edge normalisation run unchanged.
+
+Values of ``model.compile``:
+
+* ``false`` (default): eager, the reference.
+* ``default`` / ``max-autotune-no-cudagraphs``: Inductor kernels, no CUDA graphs (CPU or GPU). On CPU the first
+  compilation of the 8-cell network takes many minutes on a small machine; not measured as a gain here.
+* ``reduce-overhead``: Inductor kernels replayed as CUDA graphs (GPU only): refused on CPU with a
+  :class:`~visionsuite.errors.ConfigError` naming ``model.compile``, never a silent fallback.
+
+Dynamic elements of the step, handled explicitly (not captured):
+
+* ``detach_arch`` (weight step vs architecture step) is a Python flag: two compiled graphs, one per value.
+* The P-DARTS skip-connect dropout rate (arXiv:1904.12760 Sec. 3.3, decayed every epoch) is a Python float of
+  every :class:`~networks.nas.search_space.MixedOp`: :func:`recompile_for_skip_dropout` recompiles when it changes
+  (once per epoch, logged) instead of letting guards pile up until dynamo gives up.
+* The divergence checks (``ensure_finite``, the architecture gradient's ``isfinite`` test) read values on the
+  host: they stay outside the compiled region, one synchronisation each per iteration.
+* The optimizer steps, gradient clipping and DDP averaging stay eager (capturing them needs capturable
+  optimizers and static buffers: the next step, to be measured on a GPU; docs/architecture_search.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+
+from visionsuite.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: ``model.compile`` values and the ``torch.compile`` mode each selects (None: eager).
+COMPILE_MODES: dict[str, str | None] = {
+    "false": None,
+    "default": "default",
+    "max-autotune-no-cudagraphs": "max-autotune-no-cudagraphs",
+    "reduce-overhead": "reduce-overhead",
+}
+#: Modes that replay CUDA graphs and so need a CUDA device.
+CUDA_GRAPH_MODES = frozenset({"reduce-overhead"})
+
+
+def normalize_compile(value: Any) -> str:
+    """The ``model.compile`` value as a key of :data:`COMPILE_MODES` (``False``/``None`` -> ``"false"``).
+
+    Raises:
+        ConfigError: an unknown value, naming the key and the accepted ones.
+    """
+    if value is None or value is False:
+        return "false"
+    if isinstance(value, str) and value in COMPILE_MODES:
+        return value
+    raise ConfigError(f"model.compile={value!r}: must be one of false, {', '.join(list(COMPILE_MODES)[1:])} "
+                      "(false: eager; reduce-overhead needs a GPU).")
+
+
+def check_device(setting: str, device: torch.device) -> None:
+    """Refuse a CUDA-graph mode on a device without CUDA graphs.
+
+    Raises:
+        ConfigError: ``model.compile=reduce-overhead`` on a non-CUDA device.
+    """
+    if setting in CUDA_GRAPH_MODES and device.type != "cuda":
+        raise ConfigError(f"model.compile={setting}: CUDA graphs need a CUDA device, and this run is on "
+                          f"{device.type}. Use trainer=gpu, or model.compile=false (eager) / default (Inductor "
+                          "without graphs) here.")
+
+
+def compile_forward(network: torch.nn.Module, setting: str, backend: str = "inductor") -> None:
+    """Replace ``network.forward`` by its compiled version (no-op for ``"false"``).
+
+    The parameters and the state dict are untouched (checkpoints and resume are those of the eager network).
+    A new network (a P-DARTS stage) is compiled anew by calling this again.
+
+    Args:
+        network: the search network.
+        setting: a :func:`normalize_compile` value.
+        backend: ``torch.compile`` backend (tests use ``aot_eager``: same graphs, no C++ compilation).
+    """
+    mode = COMPILE_MODES[setting]
+    if mode is None:
+        return
+    eager = type(network).forward.__get__(network)
+    options: dict[str, Any] = {"dynamic": False, "backend": backend}
+    if backend == "inductor":
+        options["mode"] = mode
+    network.forward = torch.compile(eager, **options)  # type: ignore[method-assign]
+    log.info("model.compile=%s: search network forward compiled (backend %s)", setting, backend)
+
+
+def recompile_for_skip_dropout(network: torch.nn.Module, setting: str, rate: float, backend: str = "inductor") -> None:
+    """Recompile after the P-DARTS skip-dropout rate changed (a dynamic element: a Python float of the graph).
+
+    Drops dynamo's caches so that one epoch's graph replaces the previous one instead of adding a guard
+    variant per epoch (dynamo's per-function cache limit would otherwise end in a silent eager fallback).
+    """
+    if COMPILE_MODES[setting] is None:
+        return
+    torch._dynamo.reset()
+    compile_forward(network, setting, backend)
+    log.info("model.compile=%s: P-DARTS skip-connect dropout is now %.4g; the forward is recompiled", setting, rate)
+
+
+__all__ = ["COMPILE_MODES", "CUDA_GRAPH_MODES", "check_device", "compile_forward", "normalize_compile",
+           "recompile_for_skip_dropout"]

@@ -16,6 +16,7 @@ not replace these samplers (``trainer.use_distributed_sampler: false`` in the re
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 
@@ -47,7 +48,7 @@ def _check_batch(batch_size: int, images_per_identity: int) -> None:
                           f"{images_per_identity}.")
 
 
-class _EpochBatchSampler(Sampler[list[int]]):
+class _EpochBatchSampler(Sampler[list[int]], ABC):
     """Shared part: per-identity index lists, the epoch seed and this rank's share of an epoch's batches."""
 
     def __init__(self, identities: Sequence[int], batch_size: int, images_per_identity: int, seed: int,
@@ -74,9 +75,9 @@ class _EpochBatchSampler(Sampler[list[int]]):
         replace = len(pool) < self.images_per_identity
         return [int(index) for index in rng.choice(pool, size=self.images_per_identity, replace=replace)]
 
+    @abstractmethod
     def epoch_batches(self, epoch: int | None = None) -> list[list[int]]:
         """All ranks' batches of ``epoch`` (default: the current one), before the rank split."""
-        raise NotImplementedError
 
     def __iter__(self) -> Iterator[list[int]]:
         batches = self.epoch_batches()
@@ -85,8 +86,9 @@ class _EpochBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         return self._num_batches() // self.world_size
 
+    @abstractmethod
     def _num_batches(self) -> int:
-        raise NotImplementedError
+        """Batches per epoch over all ranks."""
 
 
 class IdentityBatchSampler(_EpochBatchSampler):

@@ -11,8 +11,12 @@ Values of ``model.compile``:
 * ``false`` (default): eager, the reference.
 * ``default`` / ``max-autotune-no-cudagraphs``: Inductor kernels, no CUDA graphs (CPU or GPU). On CPU the first
   compilation of the 8-cell network takes many minutes on a small machine; not measured as a gain here.
-* ``reduce-overhead``: Inductor kernels replayed as CUDA graphs (GPU only): refused on CPU with a
-  :class:`~visionsuite.errors.ConfigError` naming ``model.compile``, never a silent fallback.
+* ``reduce-overhead``: Inductor kernels replayed as CUDA graphs (GPU only).
+* ``cudagraphs``: dynamo's ``cudagraphs`` backend: the forward and backward ATen graphs (AOTAutograd) captured
+  as CUDA graphs with today's kernels, no code generation (GPU only; compiles in seconds, not minutes).
+
+The GPU-only settings are refused on CPU with a :class:`~visionsuite.errors.ConfigError` naming
+``model.compile``, never a silent fallback.
 
 Dynamic elements of the step, handled explicitly (not captured):
 
@@ -37,15 +41,16 @@ from visionsuite.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-#: ``model.compile`` values and the ``torch.compile`` mode each selects (None: eager).
-COMPILE_MODES: dict[str, str | None] = {
+#: ``model.compile`` values and the ``torch.compile`` (backend, mode) each selects (None: eager).
+COMPILE_MODES: dict[str, tuple[str, str | None] | None] = {
     "false": None,
-    "default": "default",
-    "max-autotune-no-cudagraphs": "max-autotune-no-cudagraphs",
-    "reduce-overhead": "reduce-overhead",
+    "default": ("inductor", "default"),
+    "max-autotune-no-cudagraphs": ("inductor", "max-autotune-no-cudagraphs"),
+    "reduce-overhead": ("inductor", "reduce-overhead"),
+    "cudagraphs": ("cudagraphs", None),
 }
-#: Modes that replay CUDA graphs and so need a CUDA device.
-CUDA_GRAPH_MODES = frozenset({"reduce-overhead"})
+#: Settings that replay CUDA graphs and so need a CUDA device.
+CUDA_GRAPH_MODES = frozenset({"reduce-overhead", "cudagraphs"})
 
 
 def normalize_compile(value: Any) -> str:
@@ -59,7 +64,7 @@ def normalize_compile(value: Any) -> str:
     if isinstance(value, str) and value in COMPILE_MODES:
         return value
     raise ConfigError(f"model.compile={value!r}: must be one of false, {', '.join(list(COMPILE_MODES)[1:])} "
-                      "(false: eager; reduce-overhead needs a GPU).")
+                      "(false: eager; reduce-overhead and cudagraphs need a GPU).")
 
 
 def check_device(setting: str, device: torch.device) -> None:
@@ -74,7 +79,7 @@ def check_device(setting: str, device: torch.device) -> None:
                           "without graphs) here.")
 
 
-def compile_forward(network: torch.nn.Module, setting: str, backend: str = "inductor") -> None:
+def compile_forward(network: torch.nn.Module, setting: str, backend: str | None = None) -> None:
     """Replace ``network.forward`` by its compiled version (no-op for ``"false"``).
 
     The parameters and the state dict are untouched (checkpoints and resume are those of the eager network).
@@ -83,20 +88,23 @@ def compile_forward(network: torch.nn.Module, setting: str, backend: str = "indu
     Args:
         network: the search network.
         setting: a :func:`normalize_compile` value.
-        backend: ``torch.compile`` backend (tests use ``aot_eager``: same graphs, no C++ compilation).
+        backend: overrides the setting's ``torch.compile`` backend (tests use ``aot_eager``: the same dynamo
+            and AOTAutograd graphs, no C++ compilation, no CUDA graphs).
     """
-    mode = COMPILE_MODES[setting]
-    if mode is None:
+    choice = COMPILE_MODES[setting]
+    if choice is None:
         return
+    backend = backend or choice[0]
     eager = type(network).forward.__get__(network)
     options: dict[str, Any] = {"dynamic": False, "backend": backend}
     if backend == "inductor":
-        options["mode"] = mode
+        options["mode"] = choice[1]
     network.forward = torch.compile(eager, **options)  # type: ignore[method-assign]
     log.info("model.compile=%s: search network forward compiled (backend %s)", setting, backend)
 
 
-def recompile_for_skip_dropout(network: torch.nn.Module, setting: str, rate: float, backend: str = "inductor") -> None:
+def recompile_for_skip_dropout(network: torch.nn.Module, setting: str, rate: float,
+                               backend: str | None = None) -> None:
     """Recompile after the P-DARTS skip-dropout rate changed (a dynamic element: a Python float of the graph).
 
     Drops dynamo's caches so that one epoch's graph replaces the previous one instead of adding a guard

@@ -28,6 +28,8 @@ def test_cuda_graphs_are_refused_on_cpu_before_training(make_config) -> None:
     cfg = make_config(*TINY_SEARCH, "model.compile=reduce-overhead", "trainer.max_epochs=1")
     with pytest.raises(ConfigError, match="model.compile=reduce-overhead: CUDA graphs need a CUDA device"):
         run_job(cfg)
+    with pytest.raises(ConfigError, match="model.compile=cudagraphs: CUDA graphs need a CUDA device"):
+        check_device("cudagraphs", torch.device("cpu"))
 
 
 def test_device_check_accepts_what_runs_on_cpu() -> None:

@@ -11,15 +11,13 @@ of each) on the classification layer: by default the CIFAR ResNet-56 with SGD 0.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from functools import partial
 
-import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
-from train_throughput import _Timer, synchronize
+from train_throughput import report, synchronize, trainer_images_per_s
 
 from lightning_modules.image_classifier import ImageClassifier
 
@@ -60,15 +58,7 @@ def plain_loop(args: argparse.Namespace) -> float:
 
 def lightning_loop(args: argparse.Namespace) -> float:
     """Images/s of ``ImageClassifier`` driven by ``pl.Trainer`` (no logger, checkpointing or progress bar)."""
-    module = make_module(args)
-    timer = _Timer(args.warmup, args.steps, args.device)
-    trainer = pl.Trainer(
-        accelerator="gpu" if args.device.startswith("cuda") else "cpu", devices=1, max_epochs=1, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-        callbacks=[timer],
-    )
-    trainer.fit(module, train_dataloaders=make_loader(args, args.warmup + args.steps))
-    return args.steps * args.batch_size / (timer.finished - timer.started)
+    return trainer_images_per_s(make_module(args), make_loader(args, args.warmup + args.steps), args)
 
 
 def main() -> None:
@@ -80,24 +70,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (both paths in 32-bit precision)")
     args = parser.parse_args()
-    plain_runs, lightning_runs = [], []
-    for _ in range(2):  # interleaved, best of each: neither path pays for a cold cache alone
-        plain_runs.append(plain_loop(args))
-        lightning_runs.append(lightning_loop(args))
-    plain, lightning = max(plain_runs), max(lightning_runs)
-    print(json.dumps({
-        "benchmark": "classifier_throughput",
-        "device": args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(),
-        "threads": torch.get_num_threads(),
-        "network": f"{args.backbone} (width {args.width_multiplier})",
-        "batch_size": args.batch_size,
-        "steps": args.steps,
-        "plain_images_per_s": round(plain, 2),
-        "lightning_images_per_s": round(lightning, 2),
-        "lightning_over_plain": round(lightning / plain, 4),
-        "target": ">= 0.95",
-    }))
-
+    report("classifier_throughput", f"{args.backbone} (width {args.width_multiplier})", args, plain_loop, lightning_loop)
 
 if __name__ == "__main__":
     main()

@@ -13,10 +13,6 @@ an error (choose another ``data.data_dir`` or delete the folder).
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +21,7 @@ from PIL import Image, ImageDraw
 
 from datamodules.coco import CocoDataModule
 from datamodules.writers.coco import write_coco_split
-from visionsuite.errors import DatasetError
+from datamodules.writers.generated import ensure_generated
 
 SHAPE_CATEGORIES = ((1, "rectangle"), (2, "ellipse"), (3, "triangle"))
 STAMP_FILE = "shapes.json"
@@ -116,42 +112,9 @@ def write_shapes_dataset(
 
 
 def ensure_shapes_dataset(root: str | Path, **settings: Any) -> Path:
-    """Generate the dataset into ``root`` unless it is already there with the same settings.
-
-    Written into a temporary sibling folder and renamed, so an interrupted generation leaves nothing behind and
-    two processes generating at once both end with the same complete folder.
-    """
-    root = Path(root)
-    stamp = {"version": GENERATOR_VERSION, **settings}
-    stamp_path = root / STAMP_FILE
-    if stamp_path.is_file():
-        found = json.loads(stamp_path.read_text(encoding="utf-8"))
-        if found != stamp:
-            raise DatasetError(
-                f"{root} holds a shapes dataset generated with other settings ({found}); the config asks for "
-                f"{stamp}. Delete {root} or set data.data_dir to another folder."
-            )
-        return root
-    if root.exists() and any(root.iterdir()):
-        raise DatasetError(
-            f"{root} exists and is not a generated shapes dataset (no {STAMP_FILE}); set data.data_dir "
-            "to an empty or new folder."
-        )
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    try:
-        write_shapes_dataset(staging, **settings)
-        (staging / STAMP_FILE).write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
-        if root.exists():
-            root.rmdir()  # empty (checked above)
-        os.rename(staging, root)
-    except OSError:
-        if not stamp_path.is_file():  # not another process winning the race
-            raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return root
+    """Generate the dataset into ``root`` unless it is already there with the same settings (atomically)."""
+    return ensure_generated(root, lambda folder: write_shapes_dataset(folder, **settings),
+                            {"version": GENERATOR_VERSION, **settings}, stamp_file=STAMP_FILE, what="shapes dataset")
 
 
 class ShapesDataModule(CocoDataModule):

@@ -12,10 +12,6 @@ test identity by several, with queries from one camera and gallery images from a
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from datamodules.reid.datamodule import ReIDDataModule
+from datamodules.writers.generated import ensure_generated
 from datamodules.writers.market1501 import write_market1501_folder
-from visionsuite.errors import DatasetError
 
 STAMP_FILE = "reid_demo.json"
 GENERATOR_VERSION = 1
@@ -127,34 +123,9 @@ def write_reid_demo(root: str | Path, num_cameras: int = 4, train_identities: in
 
 
 def ensure_reid_demo(root: str | Path, **settings: Any) -> Path:
-    """Generate the demo into ``root`` unless it is there with the same settings (atomic rename, like shapes)."""
-    root = Path(root)
-    stamp = {"version": GENERATOR_VERSION, **settings}
-    stamp_path = root / STAMP_FILE
-    if stamp_path.is_file():
-        found = json.loads(stamp_path.read_text(encoding="utf-8"))
-        if found != stamp:
-            raise DatasetError(f"{root} holds a re-ID demo generated with other settings ({found}); the config asks "
-                               f"for {stamp}. Delete {root} or set data.data_dir to another folder.")
-        return root
-    if root.exists() and any(root.iterdir()):
-        raise DatasetError(f"{root} exists and is not a generated re-ID demo (no {STAMP_FILE}); set data.data_dir "
-                           "to an empty or new folder.")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    try:
-        write_reid_demo(staging, **settings)
-        (staging / STAMP_FILE).write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
-        if root.exists():
-            root.rmdir()
-        os.rename(staging, root)
-    except OSError:
-        if not stamp_path.is_file():
-            raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return root
+    """Generate the demo into ``root`` unless it is there with the same settings (atomically)."""
+    return ensure_generated(root, lambda folder: write_reid_demo(folder, **settings),
+                            {"version": GENERATOR_VERSION, **settings}, stamp_file=STAMP_FILE, what="re-ID demo")
 
 
 class ReIDDemoDataModule(ReIDDataModule):

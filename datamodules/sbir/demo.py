@@ -9,12 +9,11 @@ folder written with other settings is an error.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from datamodules.sbir.datamodule import SketchPhotoDataModule
+from datamodules.writers.generated import ensure_generated
 from datamodules.writers.sketch_photo import SHAPE_CLASSES, write_sketch_photo_dataset
-from visionsuite.errors import DatasetError
 
 DEMO_UNSEEN = ("diamond", "ellipse", "hexagon", "star6")
 STAMP_FILE = "sbir_demo.json"
@@ -22,23 +21,12 @@ GENERATOR_VERSION = 1
 
 
 def ensure_demo_dataset(root: Path, sketches_per_class: int, photos_per_class: int, image_size: int, seed: int) -> Path:
-    """Write the demo into ``root`` unless it is there with the same settings."""
+    """Write the demo into ``root`` unless it is there with the same settings (atomically)."""
     stamp = {"version": GENERATOR_VERSION, "sketches_per_class": sketches_per_class,
              "photos_per_class": photos_per_class, "image_size": image_size, "seed": seed}
-    stamp_path = root / STAMP_FILE
-    if stamp_path.is_file():
-        found = json.loads(stamp_path.read_text(encoding="utf-8"))
-        if found != stamp:
-            raise DatasetError(f"{root} holds an SBIR demo written with other settings ({found}); the config asks "
-                               f"for {stamp}. Delete {root} or set data.data_dir to another folder.")
-        return root
-    if root.exists() and any(root.iterdir()):
-        raise DatasetError(f"{root} exists and is not a generated SBIR demo (no {STAMP_FILE}); set data.data_dir to "
-                           "an empty or new folder.")
-    write_sketch_photo_dataset(root, SHAPE_CLASSES, sketches_per_class, photos_per_class, image_size, seed,
-                               unseen_classes=DEMO_UNSEEN, write_mask=True)
-    stamp_path.write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
-    return root
+    return ensure_generated(root, lambda folder: write_sketch_photo_dataset(
+        folder, SHAPE_CLASSES, sketches_per_class, photos_per_class, image_size, seed, unseen_classes=DEMO_UNSEEN,
+        write_mask=True), stamp, stamp_file=STAMP_FILE, what="SBIR demo")
 
 
 class SbirDemoDataModule(SketchPhotoDataModule):

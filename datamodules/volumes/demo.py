@@ -8,16 +8,12 @@ is an error (choose another ``data.data_dir`` or delete the folder).
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from datamodules.volumes.datamodule import VolumeDataModule
+from datamodules.writers.generated import ensure_generated
 from datamodules.writers.nifti import write_synthetic_ct_dataset
-from visionsuite.errors import DatasetError
 
 STAMP_FILE = "synthetic.json"
 GENERATOR_VERSION = 1
@@ -43,33 +39,12 @@ class SyntheticVolumeDataModule(VolumeDataModule):
         self.prepared = False
 
     def prepare_data(self) -> None:
-        """Write the dataset unless ``data_dir`` already holds one with the same settings."""
-        stamp = self.data_dir / STAMP_FILE
-        if stamp.is_file():
-            found = json.loads(stamp.read_text())
-            if found != self.settings:
-                raise DatasetError(f"{self.data_dir} holds a synthetic dataset written with other settings ({found}); "
-                                   "delete it or choose another data.data_dir.")
-            return
-        if self.data_dir.exists() and any(self.data_dir.iterdir()):
-            raise DatasetError(f"{self.data_dir} is not empty and has no {STAMP_FILE}: choose another data.data_dir.")
-        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".synthetic-", dir=self.data_dir.parent))
-        try:
-            write_synthetic_ct_dataset(staging, self.settings["num_cases"], self.settings["volume_shape"],
-                                       self.settings["voxel_spacing"], self.settings["generator_seed"],
-                                       self.settings["num_test_images"])
-            (staging / STAMP_FILE).write_text(json.dumps(self.settings))
-            try:
-                if self.data_dir.exists():
-                    self.data_dir.rmdir()
-                staging.rename(self.data_dir)  # atomic: readers see no dataset or a whole one
-            except OSError:
-                if not (self.data_dir / STAMP_FILE).is_file():  # not another run that got there first
-                    raise
-                self.prepare_data()  # the other run's dataset: check its settings
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        """Write the dataset unless ``data_dir`` already holds one with the same settings (atomically)."""
+        settings = self.settings
+        ensure_generated(self.data_dir, lambda folder: write_synthetic_ct_dataset(
+            folder, settings["num_cases"], settings["volume_shape"], settings["voxel_spacing"],
+            settings["generator_seed"], settings["num_test_images"]), settings, stamp_file=STAMP_FILE,
+            what="synthetic volume dataset")
 
     def check_data(self) -> None:
         self.prepare_data()

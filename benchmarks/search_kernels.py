@@ -8,6 +8,10 @@ Wall time far above the kernel total means the iteration is bound by the host (P
 
     python benchmarks/search_kernels.py [--batch-size 256] [--top 18] [--output kernels.json]
                                         [--init-channels 16] [--layers 8] [--image-size 32]
+                                        [--settings cl_fp32_cudnn,cl_bf16_cudnn] [--profile-all]
+
+``--settings`` keeps some of the four settings; ``--profile-all`` lists the kernels of every kept setting (issue
+20 compares an iteration's wall time with the kernel total of the setting it runs in).
 """
 
 from __future__ import annotations
@@ -50,12 +54,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--top", type=int, default=18)
     parser.add_argument("--output", help="also write the JSON here, updated after each measurement")
+    parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated subset of the settings")
+    parser.add_argument("--profile-all", action="store_true", help="list the kernels of every kept setting")
     args = parser.parse_args()
+    kept = args.settings.split(",")
+    unknown = sorted(set(kept) - set(SETTINGS))
+    if unknown:
+        parser.error(f"--settings: unknown {unknown}; choose from {', '.join(SETTINGS)}")
     report: dict[str, Any] = {
         "benchmark": "darts_search_kernels", "batch_size": args.batch_size, "init_channels": args.init_channels,
-        "layers": args.layers, "image_size": args.image_size, "torch": torch.__version__,
+        "layers": args.layers, "image_size": args.image_size, "torch": torch.__version__, "compile": args.compile,
         "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device}
     for setting, (channels_last, autocast, cudnn_benchmark, profiled) in SETTINGS.items():
+        if setting not in kept:
+            continue
+        profiled = profiled or args.profile_all
         torch.backends.cudnn.benchmark = cudnn_benchmark
         args.channels_last, args.autocast = channels_last, autocast
         for network, options in NETWORKS.items():

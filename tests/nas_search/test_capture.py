@@ -6,7 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from networks.nas.compiled_forward import check_device, compile_forward, normalize_compile
+from networks.nas.compiled_forward import (
+    check_device,
+    compile_forward,
+    normalize_compile,
+    recompile_for_skip_dropout,
+)
 from tests.nas_search.helpers import TINY_SEARCH, tiny_batches, tiny_network
 from visionsuite.errors import ConfigError
 from visionsuite.instantiate import build
@@ -70,3 +75,16 @@ def test_compiled_forward_gives_the_eager_architecture_parameters() -> None:
     torch._dynamo.reset()
     for expected, actual in zip(eager, compiled, strict=True):
         torch.testing.assert_close(actual, expected, rtol=0, atol=1e-9)
+
+
+def test_skip_dropout_change_recompiles_and_eager_is_left_alone() -> None:
+    """The P-DARTS dropout rate (a dynamic element) gets a fresh compiled forward; ``false`` stays eager."""
+    network = tiny_network()
+    recompile_for_skip_dropout(network, "false", 0.3)
+    assert "forward" not in vars(network)  # eager: the class's forward
+    compile_forward(network, "default", backend="aot_eager")
+    first = vars(network)["forward"]
+    network.set_skip_dropout(0.3)
+    recompile_for_skip_dropout(network, "default", 0.3, backend="aot_eager")
+    assert vars(network)["forward"] is not first
+    torch._dynamo.reset()

@@ -30,6 +30,8 @@ RUNS=(
   "centernet_amp16|experiment=centernet_shapes trainer=gpu data.num_train=64 data.num_val=8 trainer.max_steps=8 trainer.val_check_interval=4"
   "ddp1_nas_train|experiment=nas_train_digits trainer=ddp trainer.devices=1 $LOOPS"
   "ddp1_amended_search|experiment=darts_digits trainer=ddp trainer.devices=1 model.arch_gradient=amended $SEARCH"
+  "darts_compile_cudagraphs|experiment=darts_digits model.compile=cudagraphs $SEARCH"
+  "pcdarts_compile_cudagraphs|experiment=pcdarts_digits model.compile=cudagraphs $SEARCH"
   "classify_digits_bf16|experiment=classify_digits trainer=gpu trainer.precision=bf16-mixed $LOOPS"
   "augrefine_digits|experiment=augrefine_digits trainer=gpu trainer.precision=bf16-mixed $LOOPS"
   "wrn28_10_summary|experiment=classify_cifar10 model/backbone=wrn28_10 mode=summary"

@@ -8,8 +8,8 @@ import importlib.util
 def module_available(name: str) -> bool:
     """Whether ``name`` can be imported, False (never an exception) when it or any parent package is missing.
 
-    ``importlib.util.find_spec("a.b")`` imports ``a`` first and raises ``ModuleNotFoundError`` when ``a``
-    is absent: ``hydra_plugins`` exists only once some Hydra plugin is installed, so a bare ``find_spec``
+    ``importlib.util.find_spec`` of a dotted name imports the parent package first and raises
+    ``ModuleNotFoundError`` when that parent is absent: ``hydra_plugins`` exists only once some Hydra plugin is installed, so a bare ``find_spec``
     in a ``skipif`` breaks collection on a fresh machine.
     """
     try:

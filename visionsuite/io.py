@@ -6,8 +6,10 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 _UMASK_LOCK = threading.Lock()
 
@@ -24,20 +26,30 @@ def default_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (all or nothing)."""
+@contextmanager
+def atomic_file(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; on success it is synced, given :func:`default_file_mode` and
+    renamed to ``path`` (all or nothing); on any error it is removed. ``mode``: ``"w"`` (UTF-8 text) or ``"wb"``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        with os.fdopen(handle, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
         os.chmod(tmp_name, default_file_mode())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    return path
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (all or nothing)."""
+    with atomic_file(path) as stream:
+        stream.write(text)
+    return Path(path)
 
 
 def atomic_write_json(path: str | os.PathLike[str], payload: Any) -> Path:

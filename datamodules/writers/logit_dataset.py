@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from visionsuite.errors import ConfigError
-from visionsuite.io import atomic_write_json, default_file_mode
+from visionsuite.io import atomic_file, atomic_write_json
 
 MANIFEST = "manifest.json"
 FORMAT_NAME = "visionsuite-logit-dataset"
@@ -51,20 +50,12 @@ def write_npz_deterministic(path: str | os.PathLike[str], arrays: Mapping[str, n
     arrays give equal files.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream, zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED) as archive:
-            for key, array in arrays.items():
-                info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
-                info.compress_type = zipfile.ZIP_STORED
-                with archive.open(info, "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
-        os.chmod(tmp_name, default_file_mode())  # mkstemp's 0600 -> the mode of every other file the suite writes
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb") as stream, zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED) as archive:
+        for key, array in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_STORED
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
     return path
 
 

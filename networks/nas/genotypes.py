@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from visionsuite.errors import ConfigError
-from visionsuite.io import default_file_mode
+from visionsuite.io import atomic_write_text
 
 from .operations import PRIMITIVES
 
@@ -274,19 +273,7 @@ def save_genotype_json(genotype: Genotype, path: str | os.PathLike[str], **metad
     if metadata:
         data["metadata"] = metadata
     text = json.dumps(data, indent=2, default=_to_json_value) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temp_name, default_file_mode())  # mkstemp's 0600 -> the mode of every other file the suite writes
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, text)
 
 
 def load_genotype_json(path: str | os.PathLike[str]) -> Genotype:

@@ -13,6 +13,8 @@ largest difference of every result from ``reid_cmc_map``'s.
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import json
 import time
 import warnings
@@ -66,13 +68,23 @@ def timed(function: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     return best, result
 
 
-def torchreid_paths() -> dict[str, Callable[..., Any]] | None:
-    try:
-        from torchreid.metrics.rank import evaluate_rank
-    except Exception:  # noqa: BLE001 - torchreid is optional; any import failure means "skip"
-        return None
-    return {"torchreid_cython": lambda *a, **k: evaluate_rank(*a, **k, use_cython=True),
-            "torchreid_python": lambda *a, **k: evaluate_rank(*a, **k, use_cython=False)}
+def torchreid_paths() -> tuple[dict[str, Callable[..., Any]], str] | None:
+    """torchreid's ``evaluate_rank`` paths, from the official layout or the PyPI fork's; None if not importable.
+
+    The official package (KaiyangZhou/deep-person-reid, built from its repository) has ``torchreid.metrics``;
+    the PyPI ``torchreid`` 0.2.5 is a fork with ``torchreid.reid.metrics`` whose sdist lacks ``rank_cy.pyx``,
+    so its Cython path exists only where the extension was compiled into it by hand.
+    """
+    for module_name in ("torchreid.metrics.rank", "torchreid.reid.metrics.rank"):
+        try:
+            module = importlib.import_module(module_name)
+        except Exception:  # noqa: BLE001 - torchreid is optional; any import failure means "try the next / skip"
+            continue
+        paths = {"torchreid_python": functools.partial(module.evaluate_rank, use_cython=False)}
+        if getattr(module, "IS_CYTHON_AVAI", False):
+            paths["torchreid_cython"] = functools.partial(module.evaluate_rank, use_cython=True)
+        return paths, module_name
+    return None
 
 
 def main() -> None:
@@ -95,10 +107,12 @@ def main() -> None:
     others: dict[str, Callable[[], Any]] = {}
     if not args.skip_loop:
         others["per_query_loop"] = lambda: per_query_loop(*arrays, args.max_rank)
-    paths = torchreid_paths()
-    if paths is None:
+    found = torchreid_paths()
+    if found is None:
         report["torchreid"] = "skipped: torchreid is not importable (optional extra)"
     else:
+        paths, module_name = found
+        report["torchreid"] = {"module": module_name, "cython": "torchreid_cython" in paths}
         for name, function in paths.items():
             others[name] = lambda function=function: function(*arrays, max_rank=args.max_rank)
     for name, function in others.items():

@@ -10,7 +10,8 @@ Measured on CIFAR-shaped data (random tensors, 32x32):
 * both pipelines' whole cost at the official schedule, from the per-epoch times: Pruning from Scratch =
   10 gate epochs + retraining the pruned network 160 / (1 - p) epochs (Scratch-B); conventional = 160 epochs of the
   full network + 40 fine-tuning epochs of its pruned copy. The pruned networks are cut from random scores at
-  the target (their widths, not their accuracy, set the cost).
+  the target (their widths, not their accuracy, set the cost). ``structures`` gives their kept widths, parameters
+  and multiply-adds: PFS prunes only the blocks' inner channels, so its network keeps the expanded residual stream.
 
     python benchmarks/pruning_cost.py [--backbone resnet56] [--expansion 5.0] [--target 0.5] [--batch-size 128]
         [--steps 5] [--warmup 2] [--device cpu|cuda] [--bisection-backbone resnet110] [--threads N]
@@ -30,6 +31,7 @@ from networks.pruning.families import FAMILIES
 from networks.pruning.gates import ChannelGate, channel_gates, clamp_gates
 from networks.pruning.pruner import reference_cost
 from networks.pruning.search import search_structure
+from visionsuite.complexity import count_multiply_adds, count_parameters
 
 GATE_EPOCH_IMAGES = 45_000  # official: gates learned on the first 45k CIFAR-10 training images
 TRAIN_EPOCH_IMAGES = 50_000
@@ -70,6 +72,14 @@ def training_seconds_per_image(name: str, channels: list[int] | None, width: flo
     network = FAMILIES[name].build(10, channels=channels, width_multiplier=width)
     optimizer = torch.optim.SGD(network.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     return seconds_per_image(network, list(network.parameters()), optimizer, args)
+
+
+def structure_summary(name: str, channels: list[int] | None, width: float) -> dict[str, object]:
+    """Size of a (pruned) network: kept widths, parameters and multiply-adds at 32x32."""
+    network = FAMILIES[name].build(10, channels=channels, width_multiplier=width)
+    return {"expansion": width, "kept_widths": channels or FAMILIES[name].default_channels(width),
+            "parameters": count_parameters(network),
+            "multiply_adds": count_multiply_adds(network, torch.zeros(1, 3, 32, 32))}
 
 
 def random_structure(name: str, width: float, target: float, seed: int = 0) -> list[int]:
@@ -144,6 +154,9 @@ def main() -> None:
         "backbone": args.backbone, "expansion": args.expansion, "target": args.target, "device": args.device,
         "batch_size": args.batch_size, "threads": torch.get_num_threads(),
         "epoch_seconds": {key: round(value, 2) for key, value in epoch.items()},
+        "structures": {"unexpanded": structure_summary(args.backbone, None, 1.0),
+                       "pfs_pruned": structure_summary(args.backbone, pfs_channels, args.expansion),
+                       "baseline_pruned": structure_summary(args.backbone, baseline_channels, 1.0)},
         "gate_epoch_vs_training_epoch": round(epoch["gate_learning_expanded"] / epoch["training_unexpanded"], 3),
         "bisection": bisection_cost(args.bisection_backbone, args.bisection_expansion, args.target),
         "pipeline_hours": {

@@ -77,6 +77,8 @@ def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
     if start is not None and mode == "train":
         continue_logging(cfg, start.logging_step)  # the CSV history and the W&B run go on, not start over
     trainer = build_trainer(cfg, extra_callbacks=[CheckpointRecord(), ValidateShortRuns()])
+    if mode == "train" and not _has_validation_split(datamodule):
+        _drop_monitored_checkpoints(cfg, trainer)
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
@@ -205,10 +207,27 @@ def _checkpoint_to_test(cfg: DictConfig, trainer: pl.Trainer, datamodule: Any = 
     callback = trainer.checkpoint_callback
     if not isinstance(callback, ModelCheckpoint):
         return None  # no checkpointing configured: test the weights in memory
-    if choice == "best" and callback.best_model_path and not _validates_on_test_split(datamodule):
+    selects_best = callback.monitor is not None and bool(callback.best_model_path)
+    if choice == "best" and selects_best and not _validates_on_test_split(datamodule):
         return callback.best_model_path
     last = Path(cfg.paths.output_dir) / LAST_CHECKPOINT
     return str(last) if last.is_file() else None
+
+
+def _has_validation_split(datamodule: Any) -> bool:
+    return bool(getattr(datamodule, "has_validation_split", True))
+
+
+def _drop_monitored_checkpoints(cfg: DictConfig, trainer: pl.Trainer) -> None:
+    """Without a validation split nothing logs ``monitor``: a checkpoint callback selecting by it would warn
+    every epoch and keep an arbitrary file, so it is removed (``last.ckpt`` stays and is what gets tested)."""
+    monitored = [callback for callback in trainer.callbacks
+                 if isinstance(callback, ModelCheckpoint) and callback.monitor is not None]
+    if not monitored:
+        return
+    trainer.callbacks = [callback for callback in trainer.callbacks if callback not in monitored]
+    log.info("The data has no validation split: no checkpoint is selected by monitor=%s; the last one "
+             "(checkpoints/last.ckpt) is kept and tested.", cfg.get("monitor"))
 
 
 def _validates_on_test_split(datamodule: Any) -> bool:
@@ -224,13 +243,16 @@ def _selection_notes(cfg: DictConfig, mode: str, datamodule: Any) -> dict[str, s
                                      "final model is reported, as the papers do)"}
     if cfg.get("test_ckpt", "best") == "last":
         return {"tested checkpoint": "last (test_ckpt=last)"}
+    if not _has_validation_split(datamodule):
+        return {"tested checkpoint": "last (the data has no validation split)"}
     return {"tested checkpoint": f"best by {cfg.get('monitor')} ({cfg.get('monitor_mode')}) on the validation split"}
 
 
 def _artifacts(trainer: pl.Trainer, model: Any, output_dir: Path, datamodule: Any = None) -> dict[str, str]:
     artifacts: dict[str, str] = {}
     callback = trainer.checkpoint_callback
-    if isinstance(callback, ModelCheckpoint) and callback.best_model_path and not _validates_on_test_split(datamodule):
+    if (isinstance(callback, ModelCheckpoint) and callback.monitor is not None and callback.best_model_path
+            and not _validates_on_test_split(datamodule)):
         artifacts["best_checkpoint"] = callback.best_model_path
     if (output_dir / LAST_CHECKPOINT).is_file():
         artifacts["last_checkpoint"] = str(output_dir / LAST_CHECKPOINT)

@@ -188,6 +188,11 @@ class ReIDDataModule(pl.LightningDataModule):
         return DataLoader(self.eval_dataset(stage), batch_size=self.eval_batch_size, shuffle=False,
                           num_workers=self.num_workers, pin_memory=self.pin_memory)
 
+    @property
+    def has_validation_split(self) -> bool:
+        """False with ``val_identities=0`` (the paper's protocol): the run keeps no best-by-validation checkpoint."""
+        return self.val_identities > 0
+
     def val_dataloader(self) -> DataLoader | list:
         self.setup("validate")
         return self._eval_loader("val") if "val" in self.datasets else []

@@ -74,9 +74,13 @@ def test_market_layout_sct_and_full_with_absent_query_identity(make_config, tmp_
     common = ["model=reid_reduced_resnet", f"data.data_dir={data_dir}", "data.height=32", "data.width=16",
               "data.num_workers=0", "data.pin_memory=false", "data.batch_size=8", "data.images_per_identity=2",
               "data.eval_batch_size=64", "trainer.max_epochs=1"]
-    with pytest.warns(UserWarning, match="1 of 13 queries have no correct match"):
+    with pytest.warns(UserWarning, match="1 of 13 queries have no correct match") as caught:
         sct = run_job(make_config("experiment=mcnl_market_sct", *common, output_dir=tmp_path / "sct"))
     assert "test/mAP" in sct["metrics"]
+    # no validation split (the paper's protocol): no checkpoint selected by val/mAP, the last one is tested
+    assert "best_checkpoint" not in sct["artifacts"] and Path(sct["artifacts"]["last_checkpoint"]).is_file()
+    assert sct["notes"]["tested checkpoint"].startswith("last")
+    assert not any("monitored key" in str(warning.message) for warning in caught)
     with pytest.warns(UserWarning, match="queries have no correct match"):
         full = run_job(make_config("experiment=triplet_market_full", *common, output_dir=tmp_path / "full"))
     assert "test/rank1" in full["metrics"]

@@ -66,10 +66,16 @@ def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
         return _summarize(cfg)
 
     datamodule = build(cfg.data, "data")
-    if hasattr(datamodule, "check_data") and not getattr(datamodule, "download", False):
+    # A DataModule whose predictions read only their own inputs says so with check_predict_data: mode=predict
+    # then needs neither the training data nor its class count.
+    predict_only = mode == "predict" and hasattr(datamodule, "check_predict_data")
+    if predict_only:
+        datamodule.check_predict_data()
+    elif hasattr(datamodule, "check_data") and not getattr(datamodule, "download", False):
         datamodule.check_data()  # fail on missing or corrupt data before any logger or folder is created
     model = build(cfg.model, "model")
-    _check_num_classes(datamodule, model)
+    if not predict_only:
+        _check_num_classes(datamodule, model)
     ckpt_path = _checkpoint_to_start_from(cfg, output_dir)
     if mode in ("test", "predict") and ckpt_path is None:
         raise ConfigError(f"mode={mode} needs a checkpoint: add ckpt_path=<file.ckpt>.")

@@ -179,7 +179,11 @@ class VolumeDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._whole_volumes(self.source("test"))
 
-    def predict_dataloader(self) -> DataLoader:
+    def check_predict_data(self) -> None:
+        """What ``mode=predict`` reads: only ``data.predict_dir`` (the training dataset need not be present)."""
+        self._predict_files()
+
+    def _predict_files(self) -> list[CaseFiles]:
         if not self.predict_dir:
             raise ConfigError("mode=predict needs data.predict_dir=<folder of .nii/.nii.gz images>.")
         folder = Path(self.predict_dir)
@@ -188,7 +192,10 @@ class VolumeDataModule(pl.LightningDataModule):
         files = [CaseFiles(case_id_of(p), p, None) for p in sorted(folder.iterdir()) if is_nifti(p)]
         if not files:
             raise DatasetError(f"data.predict_dir={folder} holds no .nii/.nii.gz file.")
-        source = CaseSource(files, self.preprocess, None, "", cache=False)
+        return files
+
+    def predict_dataloader(self) -> DataLoader:
+        source = CaseSource(self._predict_files(), self.preprocess, None, "", cache=False)
         return self._whole_volumes(source)
 
     def describe(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import nibabel as nib
@@ -127,3 +128,25 @@ def test_synthetic_cases_hold_thin_vessels(seed: int) -> None:
     assert 0 < vessel.mean() < 0.02  # thin: under 2% of the voxels
     assert vessel.any(axis=(0, 1)).sum() >= 20  # a tube: present in most axial slices
     assert image[vessel].mean() > image[label == 0].mean() + 100  # contrast-filled
+
+
+def test_predict_needs_only_the_predict_folder(decathlon_root: Path, make_config, tmp_path: Path) -> None:
+    """mode=predict on a real-layout experiment reads data.predict_dir alone: the training data may be gone."""
+    from visionsuite.pipeline import run_job
+
+    small = ["model.net.channels=[4,8]", "model.net.highway_channels=1", "model.input_size=24",
+             "data.crop_size=[24,24]", "data.samples_per_epoch=4", "data.batch_size=4", "data.pin_memory=false",
+             "data.val_fraction=0.2", "data.test_fraction=0.2", "trainer.max_epochs=1", "test_after_fit=false",
+             "logger=csv"]
+    trained = run_job(make_config("experiment=thickened2d_msd_hepatic_vessel", f"data.data_dir={decathlon_root}",
+                                  *small, output_dir=tmp_path / "fit"), announce=False)
+    predict_dir = tmp_path / "to_segment"
+    predict_dir.mkdir()
+    (image,) = sorted((decathlon_root / "imagesTs").glob("*.nii.gz"))
+    shutil.copy(image, predict_dir / image.name)
+    shutil.rmtree(decathlon_root)  # the training data is gone
+    run_job(make_config("experiment=thickened2d_msd_hepatic_vessel", f"data.data_dir={decathlon_root}", *small,
+                        "mode=predict", f"ckpt_path={trained['artifacts']['last_checkpoint']}",
+                        f"data.predict_dir={predict_dir}", output_dir=tmp_path / "predict"), announce=False)
+    written = nib.load(str(tmp_path / "predict" / "predictions" / image.name))
+    assert written.shape == nib.load(str(predict_dir / image.name)).shape

@@ -150,3 +150,22 @@ def test_predict_needs_only_the_predict_folder(decathlon_root: Path, make_config
                         f"data.predict_dir={predict_dir}", output_dir=tmp_path / "predict"), announce=False)
     written = nib.load(str(tmp_path / "predict" / "predictions" / image.name))
     assert written.shape == nib.load(str(predict_dir / image.name)).shape
+
+
+def test_training_samples_under_ddp_are_disjoint_per_rank_and_fresh_per_epoch(decathlon_root: Path) -> None:
+    """Under DDP Lightning wraps the epoch-offset sampler in its DistributedSamplerWrapper and forwards set_epoch:
+    each rank gets a disjoint half of the epoch's sample indices, and the next epoch draws new ones."""
+    from lightning_fabric.utilities.distributed import DistributedSamplerWrapper
+
+    data = VolumeDataModule(str(decathlon_root), num_classes=3, crop_size=(24, 24), samples_per_epoch=10,
+                            val_fraction=0.2, test_fraction=0.2, num_workers=0, pin_memory=False, seed=0)
+    sampler = data.train_dataloader().sampler
+    shares = {}
+    for epoch in (0, 1):
+        for rank in (0, 1):
+            wrapped = DistributedSamplerWrapper(sampler, num_replicas=2, rank=rank, shuffle=True, seed=0)
+            wrapped.set_epoch(epoch)
+            shares[epoch, rank] = list(wrapped)
+        first, second = shares[epoch, 0], shares[epoch, 1]
+        assert len(first) == len(second) == 5 and not set(first) & set(second)
+        assert set(first) | set(second) == set(range(epoch * 10, epoch * 10 + 10))

@@ -11,12 +11,20 @@ them; only Cutout is ours, :class:`datamodules.transforms.Cutout`):
   with ``augment_options.autoaugment_policy``);
 * ``randaugment``: RandAugment (arXiv:1909.13719), ``randaugment_num_ops`` ops of ``randaugment_magnitude``;
 * ``trivialaugment``: TrivialAugment (arXiv:2103.10158), ``TrivialAugmentWide``;
+* ``colorjitter``: ``ColorJitter`` of brightness, contrast and saturation ``color_jitter`` (0.4 in the ImageNet
+  recipes of MobileNets and of Pruning from Scratch);
+* ``lighting``: AlexNet's PCA lighting noise (Krizhevsky et al. 2012, Sec. 4.1) with standard deviation
+  ``lighting_std`` (0.1), on the [0, 1] tensor before normalisation (:class:`datamodules.transforms.Lighting`);
 * ``cutout``: Cutout (arXiv:1708.04552) of side ``cutout_length`` on the normalised tensor;
 * ``mixup`` / ``cutmix``: batch-level MixUp (arXiv:1710.09412) / CutMix (arXiv:1905.04899) with
   ``mixup_alpha`` / ``cutmix_alpha`` (> 0), applied in the loader's collate function; the batch's targets
   become soft (N, classes) probabilities. Both given: one of the two per batch, with probability 1/2.
 
-Ops always run in the canonical order (geometry, policy, to-tensor + normalise, cutout; mixing per batch),
+``crop_scale_min`` is the smallest area fraction of ImageNet's ``RandomResizedCrop`` (0.08, torchvision's default;
+0.25 for the small mobile networks of Pruning from Scratch).
+
+Ops always run in the canonical order (geometry, policy, colour jitter, to-tensor, lighting, normalise, cutout;
+mixing per batch),
 whatever the order of the list. AugRefine (arXiv:1909.09148) trains with ``autoaugment_cutout`` (optionally
 ``heavy_mixup`` / ``heavy_cutmix``) and refines with ``standard`` or ``none``.
 """
@@ -31,12 +39,12 @@ import torch
 from torch.utils.data import Dataset, default_collate
 from torchvision.transforms import v2
 
-from datamodules.transforms import Cutout
+from datamodules.transforms import Cutout, Lighting
 from visionsuite.errors import ConfigError
 
 Transform = Callable[[Any], Any]
 
-IMAGE_OPS = ("crop", "flip", "autoaugment", "randaugment", "trivialaugment", "cutout")
+IMAGE_OPS = ("crop", "flip", "autoaugment", "randaugment", "trivialaugment", "colorjitter", "lighting", "cutout")
 BATCH_OPS = ("mixup", "cutmix")
 POLICY_OPS = ("autoaugment", "randaugment", "trivialaugment")
 KNOWN_OPS = IMAGE_OPS + BATCH_OPS
@@ -54,6 +62,7 @@ POLICIES: dict[str, tuple[str, ...]] = {
     "cutmix": ("crop", "flip", "cutmix"),
     "heavy_mixup": ("crop", "flip", "autoaugment", "cutout", "mixup"),
     "heavy_cutmix": ("crop", "flip", "autoaugment", "cutout", "cutmix"),
+    "imagenet_lighting": ("crop", "flip", "colorjitter", "lighting"),  # MobileNet / Pruning from Scratch ImageNet
 }
 
 _AUTOAUGMENT_POLICIES = {
@@ -99,6 +108,9 @@ class AugmentOptions:
     randaugment_num_ops: int = 2         # torchvision's default N
     randaugment_magnitude: int = 9       # torchvision's default M
     autoaugment_policy: str | None = None  # None: the dataset's policy
+    color_jitter: float = 0.4            # brightness, contrast and saturation of the colorjitter op
+    lighting_std: float = 0.1            # AlexNet's PCA lighting noise
+    crop_scale_min: float = 0.08         # RandomResizedCrop's smallest area fraction (torchvision's default)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> AugmentOptions:
@@ -130,6 +142,13 @@ class Augmentation:
         if "cutout" in self.ops and self.options.cutout_length <= 0:
             raise ConfigError(f"data.augment_options.cutout_length={self.options.cutout_length}: must be > 0 "
                               "when the cutout op is on (16 on CIFAR).")
+        if not 0 < self.options.crop_scale_min <= 1:
+            raise ConfigError(f"data.augment_options.crop_scale_min={self.options.crop_scale_min}: the smallest "
+                              "crop area fraction must be in (0, 1] (0.08 torchvision, 0.25 mobile networks).")
+        if "colorjitter" in self.ops and self.options.color_jitter < 0:
+            raise ConfigError(f"data.augment_options.color_jitter={self.options.color_jitter}: must be >= 0 (0.4).")
+        if "lighting" in self.ops and self.options.lighting_std < 0:
+            raise ConfigError(f"data.augment_options.lighting_std={self.options.lighting_std}: must be >= 0 (0.1).")
         policy = self.options.autoaugment_policy
         if policy is not None and policy not in _AUTOAUGMENT_POLICIES:
             raise ConfigError(f"data.augment_options.autoaugment_policy={policy!r}: use one of "
@@ -159,6 +178,9 @@ class Augmentation:
     # ------------------------------------------------------------------ per-image transform
     def image_transform(self, context: AugmentContext) -> v2.Compose:
         """The per-image training transform for data described by ``context`` (canonical order)."""
+        if "lighting" in self.ops and len(context.mean) != 3:
+            raise ConfigError("data.augment_ops: the lighting op needs RGB images (its PCA basis is of the three "
+                              f"colour channels); this dataset has {len(context.mean)} channel(s).")
         steps: list[Any] = []
         if context.input_kind == "pil":
             steps += self._geometry(context)
@@ -169,6 +191,8 @@ class Augmentation:
             policies = self._policies(context)
             if policies:  # the policies' colour ops expect uint8 images
                 steps += [v2.ToDtype(torch.uint8, scale=True), *policies, v2.ToDtype(torch.float32, scale=True)]
+        if "lighting" in self.ops:
+            steps.append(Lighting(self.options.lighting_std))
         steps.append(v2.Normalize(list(context.mean), list(context.std)))
         if "cutout" in self.ops:
             steps.append(Cutout(self.options.cutout_length))
@@ -178,7 +202,8 @@ class Augmentation:
         steps: list[Any] = []
         if context.crop == "resized":
             if "crop" in self.ops:
-                steps.append(v2.RandomResizedCrop(context.image_size, antialias=True))
+                steps.append(v2.RandomResizedCrop(context.image_size, scale=(self.options.crop_scale_min, 1.0),
+                                                  antialias=True))
             else:
                 resize = context.resize_size or int(round(context.image_size / 0.875))
                 steps += [v2.Resize(resize, antialias=True), v2.CenterCrop(context.image_size)]
@@ -198,6 +223,9 @@ class Augmentation:
                                         magnitude=self.options.randaugment_magnitude))
         if "trivialaugment" in self.ops:
             steps.append(v2.TrivialAugmentWide())
+        if "colorjitter" in self.ops:
+            amount = self.options.color_jitter
+            steps.append(v2.ColorJitter(brightness=amount, contrast=amount, saturation=amount))
         return steps
 
     # ------------------------------------------------------------------ per-batch mixing

@@ -61,6 +61,38 @@ class Cutout:
         return f"{type(self).__name__}(length={self.length})"
 
 
+class Lighting:
+    """AlexNet's PCA lighting noise (Krizhevsky et al., NeurIPS 2012, Sec. 4.1) on a ``(3, H, W)`` tensor in [0, 1].
+
+    Adds ``eigvec @ (alpha * eigval)`` to every pixel, ``alpha ~ N(0, std)`` per image and principal component,
+    with the ImageNet RGB eigenvalues and eigenvectors published with fb.resnet.torch (the values the MobileNet
+    and Pruning from Scratch ImageNet recipes use). Drawn with torch's global RNG, like :class:`Cutout`.
+
+    Args:
+        std: standard deviation of ``alpha`` (0.1 in those recipes); 0 makes the transform the identity.
+    """
+
+    EIGENVALUES = (0.2175, 0.0188, 0.0045)
+    EIGENVECTORS = ((-0.5675, 0.7192, 0.4009),
+                    (-0.5808, -0.0045, -0.8140),
+                    (-0.5836, -0.6948, 0.4203))
+
+    def __init__(self, std: float) -> None:
+        self.std = float(std)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        if self.std <= 0:
+            return image
+        if image.shape[-3] != 3:
+            raise ValueError(f"Lighting needs an RGB (3, H, W) tensor, got shape {tuple(image.shape)}")
+        alpha = torch.randn(3) * self.std
+        shift = torch.tensor(self.EIGENVECTORS) @ (alpha * torch.tensor(self.EIGENVALUES))
+        return image + shift.to(image.dtype)[:, None, None]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(std={self.std})"
+
+
 def cifar_train_transform(
     mean: Sequence[float],
     std: Sequence[float],

@@ -10,7 +10,9 @@ import torch
 from datamodules.augment import POLICIES, Augmentation, AugmentContext
 from datamodules.cifar import CIFARDataModule
 from datamodules.digits import DigitsDataModule
-from datamodules.transforms import Cutout
+from datamodules.imagenet import ImageNetDataModule
+from datamodules.transforms import Cutout, Lighting
+from datamodules.writers import write_image_folder
 from datamodules.writers.cifar import write_cifar10
 from visionsuite.errors import ConfigError
 
@@ -111,3 +113,54 @@ def test_the_command_line_reaches_the_toolkit(make_config) -> None:
     datamodule = build(cfg.data, "data")
     assert datamodule.augmentation.ops == ("crop", "flip", "cutmix")
     assert datamodule.augmentation.options.cutmix_alpha == 0.5
+
+
+def test_lighting_adds_the_pca_colour_shift_of_its_draw() -> None:
+    image = torch.rand(3, 8, 8)
+    torch.manual_seed(5)
+    shifted = Lighting(0.1)(image)
+    torch.manual_seed(5)
+    alpha = torch.randn(3) * 0.1
+    expected = torch.tensor(Lighting.EIGENVECTORS) @ (alpha * torch.tensor(Lighting.EIGENVALUES))
+    assert torch.allclose(shifted - image, expected[:, None, None].expand(3, 8, 8), atol=1e-7)
+    assert Lighting(0.0)(image) is image
+    with pytest.raises(ValueError, match="RGB"):
+        Lighting(0.1)(torch.rand(1, 8, 8))
+
+
+def test_the_imagenet_lighting_policy_builds_the_official_recipe() -> None:
+    context = AugmentContext(224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), crop="resized")
+    augmentation = Augmentation.from_config("imagenet_lighting", None, {"crop_scale_min": 0.25, "color_jitter": 0.4,
+                                                                         "lighting_std": 0.1})
+    steps = augmentation.image_transform(context).transforms
+    names = [type(step).__name__ for step in steps]
+    assert names == ["RandomResizedCrop", "RandomHorizontalFlip", "ColorJitter", "ToImage", "ToDtype", "Lighting",
+                     "Normalize"]
+    assert steps[0].scale == (0.25, 1.0)
+    assert steps[2].brightness == steps[2].contrast == steps[2].saturation == (0.6, 1.4) and steps[2].hue is None
+    assert steps[5].std == 0.1
+    default_crop = Augmentation(("crop",)).image_transform(context).transforms[0]
+    assert default_crop.scale == (0.08, 1.0)  # torchvision's default (ResNet-50)
+
+
+def test_imagenet_lighting_on_the_imagefolder_loader(tmp_path: Path) -> None:
+    data_dir = write_image_folder(tmp_path / "imagenet", num_classes=2, images_per_class=4, image_size=48)
+    datamodule = ImageNetDataModule(data_dir, num_classes=2, image_size=32, resize_size=36, batch_size=4,
+                                    num_workers=0, augment="imagenet_lighting",
+                                    augment_options={"crop_scale_min": 0.25})
+    images, targets = first_batch(datamodule)
+    assert images.shape == (4, 3, 32, 32) and torch.isfinite(images).all() and targets.shape == (4,)
+
+
+@pytest.mark.parametrize("options,key", [({"crop_scale_min": 0.0}, "crop_scale_min"),
+                                         ({"lighting_std": -1.0}, "lighting_std"),
+                                         ({"color_jitter": -0.1}, "color_jitter")])
+def test_bad_colour_and_crop_options_name_their_key(options: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=f"data.augment_options.{key}"):
+        Augmentation.from_config("imagenet_lighting", None, options)
+
+
+def test_lighting_refuses_images_that_are_not_rgb() -> None:
+    grey = AugmentContext(28, (0.5,), (0.25,), input_kind="tensor")
+    with pytest.raises(ConfigError, match="lighting op needs RGB"):
+        Augmentation(("lighting",)).image_transform(grey)

@@ -39,3 +39,14 @@ def test_every_phase_of_every_chain_composes(make_config, tmp_path: Path, chain:
             OmegaConf.to_container(phase.trainer, resolve=True)  # budget epochs resolve without a structure
         if phase.model._target_.endswith("GateLearning"):
             assert phase.monitor == "val/gate_selection" and phase.test_after_fit is False
+
+
+@pytest.mark.parametrize("chain,crop_scale_min", [("pfs_mobilenet_v2_imagenet", 0.25), ("pfs_resnet50_imagenet", 0.08)])
+def test_imagenet_retraining_uses_the_official_augmentation(make_config, tmp_path: Path, chain: str,
+                                                            crop_scale_min: float) -> None:
+    spec = make_config(f"experiment={chain}").phases.retrain
+    overrides = [f"experiment={spec.experiment}", *spec.overrides, f"model.structure={tmp_path / 'structure.json'}"]
+    data = make_config(*overrides).data
+    assert data.augment == "imagenet_lighting"
+    assert data.augment_options.crop_scale_min == crop_scale_min
+    assert data.augment_options.color_jitter == 0.4 and data.augment_options.lighting_std == 0.1

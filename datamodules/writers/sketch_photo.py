@@ -160,6 +160,7 @@ def write_sketch_photo_dataset(
     photo_dir: str = "photo",
     unseen_classes: Sequence[str] | None = None,
     write_mask: bool = False,
+    official_zero_lists: Sequence[str] | None = None,
 ) -> Path:
     """Write a sketch/photo dataset of shape classes into ``root`` (deterministic given ``seed``).
 
@@ -171,6 +172,8 @@ def write_sketch_photo_dataset(
         seed: seed of every random choice.
         sketch_dir / photo_dir: the two domain folders under ``root`` (as ``data.sketch_dir`` / ``data.photo_dir``).
         unseen_classes: when given, written to ``zeroshot/unseen_classes.txt`` (the split file).
+        official_zero_lists: when given, these unseen classes are written the way the official repository ships
+            its split (:func:`write_official_zero_lists`), without ``unseen_classes.txt``.
         write_mask: also write ``semantic_mask.npy``: rows = sorted ``class_names``, columns = the seen classes
             (sorted), i.e. the demo teacher's classes (see :func:`taxonomy_mask`).
     """
@@ -187,8 +190,31 @@ def write_sketch_photo_dataset(
     if unseen_classes is not None:
         (root / "zeroshot").mkdir(parents=True, exist_ok=True)
         (root / "zeroshot" / "unseen_classes.txt").write_text("".join(f"{name}\n" for name in unseen_classes))
+    if official_zero_lists is not None:
+        write_official_zero_lists(root, official_zero_lists, sketch_dir, photo_dir)
     if write_mask:
         names = sorted(class_names)
         seen = [name for name in names if name not in set(unseen_classes or ())]
         np.save(root / "semantic_mask.npy", taxonomy_mask(names, seen))
     return root
+
+
+def write_official_zero_lists(root: str | Path, unseen_classes: Sequence[str], sketch_dir: str = "sketch",
+                              photo_dir: str = "photo", split_dir: str = "zeroshot") -> list[Path]:
+    """Write the official repository's zero-shot test lists for the images already under ``root``.
+
+    ``<split_dir>/<sketch_dir>_filelist_zero.txt`` and ``<split_dir>/all_photo_filelist_zero.txt``, one
+    ``<domain folder>/<class>/<image> <label>`` line per image of an unseen class (labels 0.. in list order), the
+    format of SAKE's ``dataset.zip`` (e.g. ``png_ready/alarm clock/141.png 2``).
+    """
+    root = Path(root)
+    folder = root / split_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for domain, name in ((sketch_dir, f"{Path(sketch_dir).name}_filelist_zero.txt"),
+                         (photo_dir, "all_photo_filelist_zero.txt")):
+        lines = [f"{domain}/{cls}/{image.name} {label}\n" for label, cls in enumerate(unseen_classes)
+                 for image in sorted((root / domain / cls).iterdir())]
+        (folder / name).write_text("".join(lines), encoding="utf-8")
+        written.append(folder / name)
+    return written

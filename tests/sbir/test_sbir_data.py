@@ -111,3 +111,40 @@ def test_taxonomy_mask_follows_the_sake_rule() -> None:
     mask = taxonomy_mask(["hexagon", "square", "star6"], ["pentagon", "square", "star5"])
     np.testing.assert_allclose(mask, [[1 / 3, 1 / 3, 0], [1 / 3, 1, 0], [0, 0, 1 / 3]], rtol=1e-6)
     assert torch.from_numpy(mask).dtype == torch.float32
+
+
+def test_the_official_zero_shot_file_lists_decide_the_split(tmp_path: Path) -> None:
+    """With SAKE's dataset.zip split folder (``*_filelist_zero.txt``) and no split file of ours, its classes are
+    the unseen ones; a class folder name with a space (TU-Berlin's ``alarm clock``) is read whole."""
+    root = write_sketch_photo_dataset(tmp_path, CLASSES, 2, 2, image_size=16, sketch_dir="png_ready",
+                                      photo_dir="ImageResized_ready", official_zero_lists=["circle", "star5"])
+    for domain in ("png_ready", "ImageResized_ready"):  # rename a class folder to a TU-Berlin-like name
+        (root / domain / "star5").rename(root / domain / "alarm clock")
+    for list_file in (root / "zeroshot").glob("*_filelist_zero.txt"):
+        list_file.write_text(list_file.read_text().replace("/star5/", "/alarm clock/"))
+    assert (root / "zeroshot" / "png_ready_filelist_zero.txt").read_text().splitlines()[-1].startswith(
+        "png_ready/alarm clock/star5_1.png 1")
+    module = datamodule(root, sketch_dir="png_ready", photo_dir="ImageResized_ready", unseen_classes=3)
+    module.check_data()
+    assert module.split.unseen == ("alarm clock", "circle")  # the lists' two classes, not data.unseen_classes=3
+    # our own split file still comes first
+    (root / "zeroshot" / "unseen_classes.txt").write_text("square\n")
+    module = datamodule(root, sketch_dir="png_ready", photo_dir="ImageResized_ready")
+    module.check_data()
+    assert module.split.unseen == ("square",)
+
+
+def test_official_zero_lists_that_disagree_or_name_missing_classes(tmp_path: Path) -> None:
+    root = write_sketch_photo_dataset(tmp_path, CLASSES, 2, 2, image_size=16, official_zero_lists=["circle"])
+    photo_list = root / "zeroshot" / "all_photo_filelist_zero.txt"
+    photo_list.write_text(photo_list.read_text() + "photo/square/square_0.jpg 1\n")
+    with pytest.raises(DatasetError, match="official zero-shot lists disagree"):
+        datamodule(root).check_data()
+    photo_list.unlink()
+    sketch_list = root / "zeroshot" / "sketch_filelist_zero.txt"
+    sketch_list.write_text(sketch_list.read_text() + "sketch/zebra/zebra_0.png 1\n")
+    with pytest.raises(DatasetError, match="sketch_filelist_zero.txt names class.*zebra"):
+        datamodule(root).check_data()
+    sketch_list.write_text("circle_0.png 0\n")
+    with pytest.raises(DatasetError, match="line 1.*not '<folders>/<class>/<image> <label>'"):
+        datamodule(root).check_data()

@@ -67,7 +67,8 @@ class SakeModule(SuiteModule):
         embedding_dim: d, the retrieval feature size (64 in the paper's main tables; see docs/sake.md).
         sake_lambda: lambda_SAKE, weight of the distillation term (0: the "without SAKE" ablation).
         lambda_kd / lambda_sem: weights of the teacher logits and of the semantic mask in the target.
-        semantic_mask_path: ``.npy`` mask (all classes x teacher classes); ``None``: m_y = 0.
+        semantic_mask_path: ``.npy`` mask (all classes x teacher classes) or the official ``cid_mask.pickle``
+            (with its ``cname_cid.txt``); ``None``: m_y = 0.
         teacher_checkpoint: Lightning checkpoint of a CSE-ResNet classifier to start teacher and student from.
         precision_ks / map_tops / itq_bits: evaluation settings (see :class:`SbirRetrievalMetric`).
         retrieval_top_k: photos kept per query sketch in ``mode=predict`` (10).
@@ -105,7 +106,9 @@ class SakeModule(SuiteModule):
         teacher_classes = self.net.num_classes
         rows = torch.zeros(len(datamodule.class_names), teacher_classes)
         if self.hparams.semantic_mask_path:
-            mask = load_semantic_mask(self.hparams.semantic_mask_path, len(datamodule.class_names), teacher_classes)
+            seen = [datamodule.class_names[index] for index in datamodule.seen_class_ids]
+            mask = load_semantic_mask(self.hparams.semantic_mask_path, datamodule.class_names, teacher_classes,
+                                      required=seen)
             rows = torch.from_numpy(mask)
         elif self.hparams.sake_lambda > 0 and self.hparams.lambda_sem > 0:
             log.warning("model.semantic_mask_path is not set: the SAKE target uses m_y = 0 (teacher logits only).")

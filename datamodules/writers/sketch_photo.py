@@ -18,6 +18,7 @@ computes it from WordNet (arXiv:1904.03208 Sec. 3.3): 1 for the same class, the 
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -218,3 +219,15 @@ def write_official_zero_lists(root: str | Path, unseen_classes: Sequence[str], s
         (folder / name).write_text("".join(lines), encoding="utf-8")
         written.append(folder / name)
     return written
+
+
+def write_official_semantic_mask(folder: str | Path, class_names: Sequence[str], mask: np.ndarray) -> Path:
+    """Write ``mask`` (one row per class of ``class_names``) as SAKE's ``dataset.zip`` ships it: ``cid_mask.pickle``
+    (a dict from class id to row) and ``cname_cid.txt`` (``<class name> <class id>`` lines) in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cname_cid.txt").write_text("".join(f"{name} {index}\n" for index, name in enumerate(class_names)),
+                                          encoding="utf-8")
+    with (folder / "cid_mask.pickle").open("wb") as handle:
+        pickle.dump({index: np.asarray(row, dtype=np.float64) for index, row in enumerate(mask)}, handle)
+    return folder / "cid_mask.pickle"

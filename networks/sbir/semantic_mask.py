@@ -11,15 +11,22 @@ file is computed once by this module's command::
     python -m networks.sbir.semantic_mask --class-wnids class_wnids.txt \
         --imagenet-wnids imagenet_wnids.txt --output <data_dir>/semantic_mask.npy
 
-``class_wnids.txt``: one ``<class folder name> <wnid>`` per line (e.g. ``airplane n02691156``; the official
-repository's ``sketchy_to_wnid.py`` / ``tuberlin_to_wnid.py`` give these); ``imagenet_wnids.txt``: the 1000
-ImageNet wnids in the order of the teacher's classifier outputs (e.g. ``LOC_synset_mapping.txt``; only the
-first token of each line is read).
+``class_wnids.txt``: one ``<class folder name> <wnid>`` per line (e.g. ``airplane n02691156``; the wnid is the
+last token, so names with spaces such as TU-Berlin's ``alarm clock`` work; the official repository's
+``sketchy_to_wnid.py`` / ``tuberlin_to_wnid.py`` give these); ``imagenet_wnids.txt``: the 1000 ImageNet wnids in
+the order of the teacher's classifier outputs (e.g. ``LOC_synset_mapping.txt``; only the first token of each line
+is read).
+
+The official mask itself is also read: SAKE's ``dataset.zip`` ships ``<split folder>/cid_mask.pickle`` (a dict
+from class id to the 1000-long mask row) with ``cname_cid.txt`` beside it (``<class name> <class id>`` lines).
+A ``model.semantic_mask_path`` ending in ``.pickle`` is read that way (a pickle runs code when loaded: point it
+only at the official file or one you made).
 """
 
 from __future__ import annotations
 
 import argparse
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,13 +37,23 @@ from visionsuite.errors import ConfigError
 PATH_SIMILARITY_FLOOR = 0.2  # SAKE Sec. 3.3: similarities at or below are set to zero
 
 
-def load_semantic_mask(path: str | Path, num_classes: int, teacher_classes: int) -> np.ndarray:
-    """The ``(num_classes, teacher_classes)`` float32 mask stored in ``path``; one clear error otherwise."""
+def load_semantic_mask(path: str | Path, class_names: Sequence[str], teacher_classes: int,
+                       required: Sequence[str] = ()) -> np.ndarray:
+    """The ``(len(class_names), teacher_classes)`` float32 mask stored in ``path``; one clear error otherwise.
+
+    ``path``: a ``.npy`` array (rows in ``class_names`` order) or the official ``cid_mask.pickle`` (rows found
+    by name through ``cname_cid.txt``; classes it does not name get zero rows, except ``required`` ones, the
+    seen classes that training needs, which are an error).
+    """
     file = Path(path)
     if not file.is_file():
-        raise ConfigError(f"model.semantic_mask_path={file}: no such file. Compute it with "
-                          "`python -m networks.sbir.semantic_mask` (needs WordNet, see docs/sake.md) or set "
-                          "model.semantic_mask_path=null to train without the semantic term.")
+        raise ConfigError(f"model.semantic_mask_path={file}: no such file. Use the official cid_mask.pickle of "
+                          "SAKE's dataset.zip, compute a mask with `python -m networks.sbir.semantic_mask` (needs "
+                          "WordNet, see docs/sake.md) or set model.semantic_mask_path=null to train without the "
+                          "semantic term.")
+    if file.suffix == ".pickle":
+        return _load_official_mask(file, class_names, teacher_classes, required)
+    num_classes = len(class_names)
     try:
         mask = np.load(file, allow_pickle=False)
     except (OSError, ValueError) as error:
@@ -48,6 +65,47 @@ def load_semantic_mask(path: str | Path, num_classes: int, teacher_classes: int)
     if not np.isfinite(mask).all():
         raise ConfigError(f"model.semantic_mask_path={file} holds NaN or infinite values.")
     return mask.astype(np.float32)
+
+
+def _load_official_mask(file: Path, class_names: Sequence[str], teacher_classes: int,
+                        required: Sequence[str]) -> np.ndarray:
+    """The official ``cid_mask.pickle`` (``{class id: mask row}``) with its ``cname_cid.txt``, as a matrix."""
+    names_file = file.with_name("cname_cid.txt")
+    if not names_file.is_file():
+        raise ConfigError(f"model.semantic_mask_path={file}: the official mask needs {names_file} beside it "
+                          "(`<class name> <class id>` lines, shipped with it in SAKE's dataset.zip).")
+    id_of = {}
+    for number, line in enumerate(names_file.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            name, _, class_id = line.strip().rpartition(" ")
+            if not name or not class_id.lstrip("-").isdigit():
+                raise ConfigError(f"{names_file}:{number}: expected `<class name> <class id>`, got {line!r}.")
+            id_of[name] = int(class_id)
+    try:
+        with file.open("rb") as handle:
+            rows = pickle.load(handle, encoding="latin1")  # the official file may come from Python 2
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError) as error:
+        raise ConfigError(f"model.semantic_mask_path={file}: not a readable pickle ({error}).") from None
+    if not isinstance(rows, dict):
+        raise ConfigError(f"model.semantic_mask_path={file}: expected a dict from class id to mask row, got "
+                          f"{type(rows).__name__}.")
+    mask = np.zeros((len(class_names), teacher_classes), dtype=np.float32)
+    missing = []
+    for index, name in enumerate(class_names):
+        row = rows.get(id_of[name]) if name in id_of else None
+        if row is None:
+            missing.append(name)
+            continue
+        row = np.asarray(row, dtype=np.float32).reshape(-1)
+        if row.shape != (teacher_classes,) or not np.isfinite(row).all():
+            raise ConfigError(f"model.semantic_mask_path={file}: the row of class {name!r} has {row.size} values "
+                              f"(or non-finite ones); expected {teacher_classes}, one per teacher class.")
+        mask[index] = row
+    needed = sorted(set(missing) & set(required))
+    if needed:
+        raise ConfigError(f"model.semantic_mask_path={file} (with {names_file}) has no row for the seen class(es) "
+                          f"{', '.join(needed)}: it belongs to another split or dataset.")
+    return mask
 
 
 def _wordnet():  # noqa: ANN202 - nltk's corpus reader
@@ -89,10 +147,10 @@ def _read_pairs(path: Path) -> dict[str, str]:
     pairs = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
-            parts = line.split()
-            if len(parts) < 2:
+            name, _, wnid = line.strip().rpartition(" ")
+            if not name:
                 raise ConfigError(f"{path}:{number}: expected `<class name> <wnid>`, got {line!r}.")
-            pairs[parts[0]] = parts[1]
+            pairs[name.strip()] = wnid
     return pairs
 
 

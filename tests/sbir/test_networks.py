@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from datamodules.writers.sketch_photo import write_official_semantic_mask
 from networks.sbir import (
     SakeHeads,
     cse_resnet,
@@ -118,11 +119,35 @@ def test_itq_codes_and_hamming_distances() -> None:
 def test_semantic_mask_shape_is_checked(tmp_path: Path) -> None:
     path = tmp_path / "mask.npy"
     np.save(path, np.zeros((5, 1000), dtype=np.float32))
-    assert load_semantic_mask(path, 5, 1000).shape == (5, 1000)
+    assert load_semantic_mask(path, list("abcde"), 1000).shape == (5, 1000)
     with pytest.raises(ConfigError, match=r"shape \(5, 1000\), expected \(6, 1000\)"):
-        load_semantic_mask(path, 6, 1000)
+        load_semantic_mask(path, list("abcdef"), 1000)
     with pytest.raises(ConfigError, match="no such file"):
-        load_semantic_mask(tmp_path / "none.npy", 6, 1000)
+        load_semantic_mask(tmp_path / "none.npy", list("abcdef"), 1000)
+
+
+def test_the_official_cid_mask_pickle_is_read_by_class_name(tmp_path: Path) -> None:
+    """SAKE's dataset.zip format: cid_mask.pickle {class id: row} + cname_cid.txt; ids need not follow our order."""
+    official_order = ["zebra", "alarm clock", "cup"]  # its own class ids 0, 1, 2
+    rows = np.arange(3 * 4, dtype=np.float64).reshape(3, 4) / 10
+    path = write_official_semantic_mask(tmp_path / "zeroshot", official_order, rows)
+    ours = ["alarm clock", "cup", "unseen class", "zebra"]  # sorted folder names; one class the file lacks
+    mask = load_semantic_mask(path, ours, 4, required=["alarm clock", "zebra"])
+    assert mask.dtype == np.float32 and mask.shape == (4, 4)
+    assert np.allclose(mask[[0, 1, 3]], rows[[1, 2, 0]]) and not mask[2].any()
+    with pytest.raises(ConfigError, match="no row for the seen class.*unseen class"):
+        load_semantic_mask(path, ours, 4, required=["unseen class"])
+    with pytest.raises(ConfigError, match="row of class 'alarm clock' has 4 values"):
+        load_semantic_mask(path, ours, 1000)
+    (tmp_path / "zeroshot" / "cname_cid.txt").unlink()
+    with pytest.raises(ConfigError, match="needs .*cname_cid.txt beside it"):
+        load_semantic_mask(path, ours, 4)
+    garbage = tmp_path / "bad" / "cid_mask.pickle"
+    garbage.parent.mkdir()
+    garbage.write_bytes(b"not a pickle")
+    (garbage.parent / "cname_cid.txt").write_text("cup 0\n")
+    with pytest.raises(ConfigError, match="not a readable pickle"):
+        load_semantic_mask(garbage, ["cup"], 4)
 
 
 def test_wordnet_command_fails_clearly_without_wordnet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hydra.utils import instantiate
 
-from datamodules.writers.sketch_photo import write_sketch_photo_dataset
+from datamodules.writers.sketch_photo import write_official_semantic_mask, write_sketch_photo_dataset
 from tests.helpers import run_cli
 
 QUIET = ["logger=csv", "~callbacks.progress_bar", "~callbacks.model_summary"]
@@ -79,3 +79,13 @@ def test_benchmark_experiments_read_their_layouts(make_config, tmp_path: Path, e
     datamodule = instantiate(cfg.data, unseen_classes=1)
     datamodule.check_data()
     assert len(datamodule.split.unseen) == 1 and datamodule.num_classes == 2
+    assert cfg.model.semantic_mask_path == str(root / cfg.data.split_dir / "cid_mask.pickle")  # the official mask
+
+
+def test_an_official_mask_of_another_split_stops_the_run(tmp_path: Path) -> None:
+    """The official cid_mask.pickle format through run.py: a file lacking the seen classes is one clear error."""
+    mask = write_official_semantic_mask(tmp_path / "other_split", ["triangle", "square"], np.ones((2, 12)))
+    done = run_cli("experiment=sake_demo_student", f"paths.data_dir={tmp_path / 'data'}", *QUIET, *TINY,
+                   f"model.semantic_mask_path={mask}", cwd=tmp_path, env=ONE_THREAD)
+    assert done.returncode != 0
+    assert "has no row for the seen class(es)" in done.stderr + done.stdout

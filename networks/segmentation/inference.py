@@ -39,10 +39,18 @@ def slice_probabilities(net: nn.Module, volume: torch.Tensor, axis: int, batch_s
     padded = _pad_to_multiple(moved[None], divisor, 2)[0]
     out = None
     offsets = torch.arange(-k, k + 1, device=volume.device)
+    shares_slices = int(getattr(net, "fusion_depth", 0)) > 0 and hasattr(net, "slice_features")
     for start in range(0, depth, batch_size):
-        centres = torch.arange(start, min(start + batch_size, depth), device=volume.device)
+        stop = min(start + batch_size, depth)
+        centres = torch.arange(start, stop, device=volume.device)
         indices = (centres[:, None] + offsets[None]).clamp(0, depth - 1)
-        logits = net(padded[indices].float())[..., :height, :width]
+        if shares_slices:  # each slice's pre-fusion features once per batch, not once per stack holding it
+            first, last = max(start - k, 0), min(stop + k, depth)
+            per_slice = net.slice_features(padded[first:last, None].float())
+            logits = net.fuse_and_decode([features[indices - first] for features in per_slice])
+        else:
+            logits = net(padded[indices].float())
+        logits = logits[..., :height, :width]
         probabilities = logits.float().softmax(dim=1)
         if out is None:
             out = probabilities.new_empty(probabilities.shape[1], depth, height, width)

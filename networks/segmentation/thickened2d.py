@@ -83,24 +83,37 @@ class ThickenedUNet2D(nn.Module):
         if depth != self.num_slices:
             raise ConfigError(f"The network takes {self.num_slices} slices (model.net.context_slices="
                               f"{self.context_slices}) but got {depth}; set data.context_slices to the same k.")
-        features = slices.reshape(batch * depth, 1, height, width) if self.fusion_depth > 0 else slices
-        skips, pre_fusion = [], None
-        for level, stage in enumerate(self.encoder):
-            features = stage(features)
-            if level < self.fusion_depth:
-                per_slice = features
-                fused = self.fusions[level](per_slice.reshape(batch, depth * per_slice.shape[1], *per_slice.shape[2:]))
-                if level == self.fusion_depth - 1:
-                    pre_fusion, features = per_slice, fused
-                skips.append(fused)
-            else:
-                skips.append(features)
+        if self.fusion_depth == 0:  # the plain 2D network: the slices are the first convolution's channels
+            return self.fuse_and_decode([], slices)
+        per_level = self.slice_features(slices.reshape(batch * depth, 1, height, width))
+        return self.fuse_and_decode([f.reshape(batch, depth, *f.shape[1:]) for f in per_level])
+
+    def slice_features(self, single_slices: torch.Tensor) -> list[torch.Tensor]:
+        """The pre-fusion encoder stages on ``(N, 1, H, W)`` single slices: one ``(N, C_l, H_l, W_l)`` tensor per
+        pre-fusion level. A slice's features do not depend on its neighbours, so whole-volume inference computes
+        them once per slice and shares them between the ``2k+1`` stacks that contain the slice."""
+        features, per_level = single_slices, []
+        for level in range(self.fusion_depth):
+            features = self.encoder[level](features)
+            per_level.append(features)
+        return per_level
+
+    def fuse_and_decode(self, per_level: Sequence[torch.Tensor], slices: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of the centre slices from per-slice features ``(B, 2k+1, C_l, H_l, W_l)`` of every pre-fusion
+        level (:meth:`slice_features`): fusion of each level, the 2D rest of the U-Net, the highway cues.
+        With ``fusion_depth = 0`` give the ``(B, 2k+1, H, W)`` ``slices`` instead."""
+        skips = [self.fusions[level](features.flatten(1, 2)) for level, features in enumerate(per_level)]
+        features = skips[-1] if skips else slices
+        for level in range(self.fusion_depth, len(self.encoder)):
+            features = self.encoder[level](features)
+            skips.append(features)
         out = skips[-1]
         for stage, skip in zip(self.decoder, reversed(skips[:-1]), strict=True):
             out = stage(out, skip)
-        if self.highway is not None and pre_fusion is not None:
-            cues = self.highway(pre_fusion)
-            cues = cues.reshape(batch, depth * cues.shape[1], *cues.shape[2:])
+        if self.highway is not None and per_level:
+            pre_fusion = per_level[-1]
+            cues = self.highway(pre_fusion.flatten(0, 1))
+            cues = cues.reshape(pre_fusion.shape[0], pre_fusion.shape[1] * cues.shape[1], *cues.shape[2:])
             if cues.shape[-2:] != out.shape[-2:]:
                 cues = F.interpolate(cues, size=out.shape[-2:], mode="bilinear", align_corners=False)
             out = torch.cat([out, cues], dim=1)

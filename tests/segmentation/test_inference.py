@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
-from networks.segmentation import thickened_unet2d
+from networks.segmentation import ThickenedUNet2D, thickened_unet2d
 from networks.segmentation.inference import slice_probabilities, volume_probabilities, window_probabilities
 
 
-def test_batched_slice_inference_equals_one_stack_at_a_time() -> None:
+@pytest.mark.parametrize(("k", "fusion_depth"), [(1, 1), (2, 2), (1, 0)])
+def test_batched_slice_inference_equals_one_stack_at_a_time(k: int, fusion_depth: int) -> None:
+    """Batched inference shares each slice's pre-fusion features between the stacks holding it (fusion_depth >= 1;
+    plain 2D otherwise): the result is what the network gives on each stack alone."""
     torch.manual_seed(0)
-    net = thickened_unet2d(3, context_slices=1, channels=(4, 8), fusion_depth=1).eval()
+    net = ThickenedUNet2D(3, context_slices=k, channels=(4, 8, 8), fusion_depth=fusion_depth,
+                          highway=fusion_depth > 0).eval()
     volume = torch.rand(10, 7, 5)  # sides not multiples of the divisor: padded and cropped back
     batched = slice_probabilities(net, volume, axis=1, batch_size=3)
     assert batched.shape == (3, 10, 7, 5)
     for s in range(7):
-        neighbours = [min(max(s + o, 0), 6) for o in (-1, 0, 1)]
-        stack = volume[:, neighbours, :].permute(1, 0, 2)  # (3 slices, X, Z)
-        padded = torch.nn.functional.pad(stack[None], (0, 1, 0, 0), mode="replicate")
-        expected = net(padded)[0, :, :, :5].softmax(0)
+        neighbours = [min(max(s + o, 0), 6) for o in range(-k, k + 1)]
+        stack = volume[:, neighbours, :].permute(1, 0, 2)  # (2k+1 slices, X, Z)
+        padded = torch.nn.functional.pad(stack[None], (0, 3, 0, 2), mode="replicate")  # to multiples of 4
+        expected = net(padded)[0, :, :10, :5].softmax(0)
         assert torch.allclose(batched[:, :, s, :], expected, atol=1e-5)
 
 

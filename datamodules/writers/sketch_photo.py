@@ -5,7 +5,9 @@ Layout written (the one :class:`datamodules.sbir.SketchPhotoDataModule` reads)::
     <root>/<sketch_dir>/<class>/<class>_<k>.png     sketches: black line drawings on white
     <root>/<photo_dir>/<class>/<class>_<k>.jpg      photos: filled, textured renderings on textured ground
     <root>/zeroshot/unseen_classes.txt              held-out classes, one name a line (when given)
+    <root>/zeroshot/*_filelist_zero.txt             or the official zero-shot lists (write_official_zero_lists)
     <root>/semantic_mask.npy                        (when asked) classes x teacher-classes mask, see below
+    <folder>/cid_mask.pickle, cname_cid.txt         the official mask format (write_official_semantic_mask)
 
 Each class is a geometric shape (regular polygons, stars, round shapes, signs). A sketch is its outline
 drawn with a wobbling hand-drawn stroke; a photo is the same shape filled with a random colour and texture

@@ -11,13 +11,12 @@ of each) on the classification layer: by default the CIFAR ResNet-56 with SGD 0.
 from __future__ import annotations
 
 import argparse
-import time
 from functools import partial
 
 import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
-from train_throughput import report, synchronize, trainer_images_per_s
+from train_throughput import report, timed_plain_loop, trainer_images_per_s
 
 from lightning_modules.image_classifier import ImageClassifier
 
@@ -42,18 +41,13 @@ def plain_loop(args: argparse.Namespace) -> float:
     net = make_module(args).net.to(args.device)
     net.train()
     optimizer = SGD(net.parameters())
-    started = 0.0
-    for step, (images, labels) in enumerate(make_loader(args, args.warmup + args.steps)):
-        if step == args.warmup:
-            synchronize(args.device)
-            started = time.perf_counter()
-        images, labels = images.to(args.device, non_blocking=True), labels.to(args.device, non_blocking=True)
+
+    def step(images: torch.Tensor, labels: torch.Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(net(images), labels)
-        loss.backward()
+        F.cross_entropy(net(images), labels).backward()
         optimizer.step()
-    synchronize(args.device)
-    return args.steps * args.batch_size / (time.perf_counter() - started)
+
+    return timed_plain_loop(args, make_loader(args, args.warmup + args.steps), step)
 
 
 def lightning_loop(args: argparse.Namespace) -> float:

@@ -43,6 +43,19 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def timed_plain_loop(args: argparse.Namespace, loader: DataLoader, step: Callable[[torch.Tensor, torch.Tensor], None]
+                     ) -> float:
+    """Images/s of ``step(images, labels)`` (one optimisation step) over ``loader``, after ``args.warmup`` steps."""
+    started = 0.0
+    for index, (images, labels) in enumerate(loader):
+        if index == args.warmup:
+            synchronize(args.device)
+            started = time.perf_counter()
+        step(images.to(args.device, non_blocking=True), labels.to(args.device, non_blocking=True))
+    synchronize(args.device)
+    return args.steps * args.batch_size / (time.perf_counter() - started)
+
+
 def plain_loop(args: argparse.Namespace) -> float:
     """Images/s of a hand-written loop doing the same work as ``GenotypeClassifier.training_step``."""
     module = make_module(args)
@@ -50,20 +63,16 @@ def plain_loop(args: argparse.Namespace) -> float:
     net.train()
     net.drop_path_prob = 0.0  # what GenotypeClassifier uses in its first epoch (ramp p * epoch / epochs)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
-    started = None
-    for step, (images, labels) in enumerate(make_loader(args, args.warmup + args.steps)):
-        if step == args.warmup:
-            synchronize(args.device)
-            started = time.perf_counter()
-        images, labels = images.to(args.device, non_blocking=True), labels.to(args.device, non_blocking=True)
+
+    def step(images: torch.Tensor, labels: torch.Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
         logits, aux_logits = net(images)
         loss = F.cross_entropy(logits, labels) + 0.4 * F.cross_entropy(aux_logits, labels)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         optimizer.step()
-    synchronize(args.device)
-    return args.steps * args.batch_size / (time.perf_counter() - started)
+
+    return timed_plain_loop(args, make_loader(args, args.warmup + args.steps), step)
 
 
 class _Timer(pl.Callback):

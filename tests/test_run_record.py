@@ -186,6 +186,15 @@ def test_a_mistyped_key_gets_the_closest_keys() -> None:
     assert unknown_key_message("Could not find 'experiment/x'", [], CONFIG_DIR) is None
 
 
+def test_a_key_of_a_chains_phases_says_how_to_reach_them() -> None:
+    """``model.compile`` belongs to the P-DARTS stages, not to the chain's root config: say ``++``."""
+    hydra_output = ("Could not override 'model.compile'.\nTo append to your config use +model.compile=aot_eager\n"
+                    "Key 'compile' is not in struct\n    full_key: model.compile\n")
+    message = unknown_key_message(hydra_output, ["experiment=pdarts_digits", "model.compile=aot_eager"], CONFIG_DIR)
+    assert message is not None
+    assert "phases (stage1, stage2, stage3)" in message and "++model.compile=..." in message
+
+
 def test_a_mistyped_argument_added_with_plus_gets_the_closest_arguments(make_config) -> None:
     with pytest.raises(ConfigError, match=r"`trainer.max_epoch` is not an argument .* Did you mean `trainer.max_epochs`"):
         run_job(make_config(*TINY, "+trainer.max_epoch=2"))

@@ -58,6 +58,12 @@ def test_show_phases_and_help(tmp_path: Path) -> None:
     assert "# phase stage3: experiment=" in shown.stdout and "# phase train: experiment=nas_train_digits" in shown.stdout
     assert not (tmp_path / "logs").exists()  # nothing ran, no run directory
 
+    # A key only the phases have: one line saying how to reach them, not Hydra's traceback.
+    phase_key = run_cli("experiment=pdarts_digits", "model.compile=aot_eager", "mode=show_phases", cwd=tmp_path,
+                        timeout=300)
+    assert phase_key.returncode == 2
+    assert "++model.compile=..." in phase_key.stderr and "Traceback" not in phase_key.stderr
+
     helped = run_cli("--help", cwd=tmp_path, timeout=300)
     assert helped.returncode == 0
     for text in ("show_phases", "resume=<run dir>", "experiment: ", "docs/running.md"):

@@ -23,6 +23,8 @@ from typing import Any, TextIO
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from visionsuite.errors import ConfigError
+
 SHOW_PHASES = "mode=show_phases"
 _UNKNOWN_KEY = re.compile(r"Could not override '([^']+)'[\s\S]*?not in struct")
 
@@ -119,10 +121,32 @@ def unknown_key_message(hydra_output: str, overrides: list[str], config_dir: Pat
         return None
     with open_dict(cfg):
         del cfg["hydra"]
+    phases = phases_with_key(cfg, key, config_dir)
+    if phases:
+        return (f"`{key}` is a key of this chain's phases ({', '.join(phases)}), not of the chain's own config: write "
+                f"++{key}=... to set it in every phase that has it, or put it in phases.<name>.overrides for one "
+                "phase (`mode=show_phases` prints what each phase runs).")
     suggestions = closest_keys(key, flat_keys(cfg))
     hint = f" Did you mean {' or '.join(f'`{name}`' for name in suggestions)}?" if suggestions else ""
     return (f"`{key}` is not a key of this config.{hint} (To add a new key on purpose, write +{key}=...; "
             "`python run.py <overrides> --cfg job` prints every key.)")
+
+
+def phases_with_key(cfg: DictConfig, key: str, config_dir: Path) -> list[str]:
+    """The phases of a chain ``cfg`` whose experiment has ``key`` (empty for a single job)."""
+    phases = cfg.get("phases") if isinstance(cfg, DictConfig) else None
+    if not isinstance(phases, DictConfig):
+        return []
+    found = []
+    for name in phases:
+        experiment = OmegaConf.select(cfg, f"phases.{name}.experiment", default=None)
+        try:
+            phase_cfg = compose_for(config_dir, [f"experiment={experiment}"])
+        except Exception:  # noqa: BLE001 (a phase that does not compose: not what this message is about)
+            continue
+        if OmegaConf.select(phase_cfg, key, default="__missing__") != "__missing__":
+            found.append(str(name))
+    return found
 
 
 def flat_keys(node: Any, prefix: str = "") -> list[str]:
@@ -151,10 +175,18 @@ def closest_keys(key: str, known: Iterable[str], count: int = 3) -> list[str]:
 
 def show_phases_of(argv: list[str], config_dir: Path, stream: TextIO | None = None) -> None:
     """``mode=show_phases``: print each phase's effective config for these overrides, run nothing."""
+    from hydra.errors import ConfigCompositionException
+
     from visionsuite.phases import show_phases
 
     overrides = [item for item in argv[1:] if item != SHOW_PHASES]
-    cfg = compose_for(config_dir, overrides)
+    try:
+        cfg = compose_for(config_dir, overrides)
+    except ConfigCompositionException as error:
+        message = unknown_key_message(f"{error}\n{error.__cause__}", overrides, config_dir)
+        if message is None:
+            raise
+        raise ConfigError(message) from None
     with open_dict(cfg):
         del cfg["hydra"]
     show_phases(cfg, stream)

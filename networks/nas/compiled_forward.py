@@ -14,6 +14,9 @@ Values of ``model.compile``:
 * ``reduce-overhead``: Inductor kernels replayed as CUDA graphs (GPU only).
 * ``cudagraphs``: dynamo's ``cudagraphs`` backend: the forward and backward ATen graphs (AOTAutograd) captured
   as CUDA graphs with today's kernels, no code generation (GPU only; compiles in seconds, not minutes).
+* ``aot_eager``: the same dynamo + AOTAutograd graphs run by the eager kernels (CPU or GPU; no speed-up). The
+  check that capture itself keeps a search faithful: where ``cudagraphs`` or Inductor disagree with eager and
+  ``aot_eager`` does not, the difference is in the backend. It is what the CPU tests run through ``run.py``.
 
 The GPU-only settings are refused on CPU with a :class:`~visionsuite.errors.ConfigError` naming
 ``model.compile``, never a silent fallback.
@@ -48,6 +51,7 @@ COMPILE_MODES: dict[str, tuple[str, str | None] | None] = {
     "max-autotune-no-cudagraphs": ("inductor", "max-autotune-no-cudagraphs"),
     "reduce-overhead": ("inductor", "reduce-overhead"),
     "cudagraphs": ("cudagraphs", None),
+    "aot_eager": ("aot_eager", None),
 }
 #: Settings that replay CUDA graphs and so need a CUDA device.
 CUDA_GRAPH_MODES = frozenset({"reduce-overhead", "cudagraphs"})
@@ -64,7 +68,8 @@ def normalize_compile(value: Any) -> str:
     if isinstance(value, str) and value in COMPILE_MODES:
         return value
     raise ConfigError(f"model.compile={value!r}: must be one of false, {', '.join(list(COMPILE_MODES)[1:])} "
-                      "(false: eager; reduce-overhead and cudagraphs need a GPU).")
+                      "(false: eager; reduce-overhead and cudagraphs need a GPU; aot_eager: capture without "
+                      "code generation, to check a capture against eager).")
 
 
 def check_device(setting: str, device: torch.device) -> None:

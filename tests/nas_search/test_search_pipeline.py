@@ -154,9 +154,12 @@ def test_search_then_train_chain(make_config, tmp_path: Path) -> None:
     assert math.isfinite(result["metrics"]["test/acc1"])
 
 
-def test_ddp_keeps_parameters_identical_on_every_rank_in_every_mode(tmp_path: Path) -> None:
-    """Two gloo processes, one epoch per gradient mode; every rank logs checksums after every step."""
+@pytest.mark.parametrize("compile", ["false", pytest.param("aot_eager", marks=pytest.mark.slow)])
+def test_ddp_keeps_parameters_identical_on_every_rank_in_every_mode(tmp_path: Path, compile: str) -> None:
+    """Two gloo processes, one epoch per gradient mode; every rank logs checksums after every step. With
+    ``model.compile`` the captured forward must leave the averaging of the architecture gradients intact."""
     completed = run_cli(*TINY_SEARCH, "trainer=ddp_cpu", "trainer.max_epochs=3", "logger=csv", "test_after_fit=false",
+                        f"model.compile={compile}",
                         "+callbacks.cycle._target_=tests.nas_search.helpers.CycleArchGradients",
                         "+callbacks.checksums._target_=tests.nas_search.helpers.ParameterChecksums",
                         cwd=tmp_path, env=ONE_THREAD, timeout=900)

@@ -80,9 +80,33 @@ for status in sorted(work.glob("*.status")):
     text = (work / f"{status.stem}.log").read_text(errors="replace")
     if entry["rc"] != 0 or not found:
         log.append(f"===== {status.stem} (rc {entry['rc']})\n{text[-6000:]}")
+# Issue 20: the captured search against eager with the same settings (same seed, bf16): genotype and alpha.
+import torch
+def search_outputs(name):
+    run = work / "runs" / name
+    genotype = next(run.rglob("genotype.json"), None)
+    checkpoint = next(run.rglob("last.ckpt"), None)
+    if genotype is None or checkpoint is None:
+        return None, None
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    return json.loads(genotype.read_text()), {k: v.float() for k, v in state.items() if ".alpha_" in k or ".beta_" in k}
+capture = {}
+for eager_name, captured_name in (("darts_first_order", "darts_compile_cudagraphs"), ("pcdarts", "pcdarts_compile_cudagraphs")):
+    (eager_genotype, eager_arch), (captured_genotype, captured_arch) = search_outputs(eager_name), search_outputs(captured_name)
+    if eager_arch is None or captured_arch is None:
+        capture[captured_name] = "missing outputs"
+        continue
+    capture[captured_name] = {
+        "same_genotype": {k: v for k, v in eager_genotype.items() if k != "metadata"}
+                         == {k: v for k, v in captured_genotype.items() if k != "metadata"},
+        "arch_max_abs_diff": max(float((eager_arch[k] - captured_arch[k]).abs().max()) for k in eager_arch),
+        "arch_max_abs": max(float(v.abs().max()) for v in eager_arch.values()),
+    }
+summary["capture_vs_eager"] = capture
 (results / "smoke.json").write_text(json.dumps(summary, indent=2))
 (results / "smoke.log").write_text("\n".join(log) or "all smoke runs passed\n")
-print(json.dumps({k: {"rc": v["rc"], "seconds": v["seconds"], "results": v["result_files"]} for k, v in summary.items()}, indent=1))
+print(json.dumps({k: {"rc": v["rc"], "seconds": v["seconds"], "results": v["result_files"]} if "rc" in v else v
+                  for k, v in summary.items()}, indent=1))
 EOF
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$RESULTS/gpu.txt"

@@ -50,3 +50,11 @@ def test_imagenet_retraining_uses_the_official_augmentation(make_config, tmp_pat
     assert data.augment == "imagenet_lighting"
     assert data.augment_options.crop_scale_min == crop_scale_min
     assert data.augment_options.color_jitter == 0.4 and data.augment_options.lighting_std == 0.1
+
+
+@pytest.mark.parametrize("chain", ["pfs_mobilenet_v2_imagenet", "pfs_resnet50_imagenet"])
+def test_imagenet_gate_learning_uses_the_official_augmentation(make_config, chain: str) -> None:
+    """learn_gates_imagenet.py: RandomResizedCrop(224, scale=(0.25, 1)) and a flip, for every backbone."""
+    spec = make_config(f"experiment={chain}").phases.learn
+    data = make_config(f"experiment={spec.experiment}", *spec.overrides).data
+    assert data.augment == "standard" and data.augment_options.crop_scale_min == 0.25

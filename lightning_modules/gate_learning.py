@@ -9,9 +9,11 @@ initial value), with
 
 and the gates clamped to [0, 1] after every step. Validation logs the fraction of non-zero gates and
 ``val/gate_selection``, which encodes the official checkpoint rule: the kept gates are those of the best
-validation accuracy among epochs whose fraction of non-zero gates is <= r, else those of the last epoch
-(``val/gate_selection`` is the accuracy on qualifying epochs and ``epoch / max_epochs - 1`` < 0 otherwise, so
-``monitor: val/gate_selection`` with ``monitor_mode: max`` picks exactly that checkpoint).
+validation accuracy among validations whose fraction of non-zero gates is <= r, else the latest ones
+(``val/gate_selection`` is the accuracy on qualifying validations and ``(step + 1) / (total steps + 2) - 1`` < 0
+otherwise, growing with training, so ``monitor: val/gate_selection`` with ``monitor_mode: max`` picks exactly that
+checkpoint). CIFAR validates once per epoch; the ImageNet pass validates every 500 iterations, as the official
+``learn_gates_imagenet.py`` does (``trainer.val_check_interval``).
 
 ``mode=test`` with the gate checkpoint prunes (``lightning_modules.pruning_callbacks.PruneOnTest``): the
 gates are ranked globally and cut to ``model.prune.target`` (:mod:`networks.pruning.search`).
@@ -19,6 +21,7 @@ gates are ranked globally and cut to ``model.prune.target`` (:mod:`networks.prun
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -158,9 +161,10 @@ class GateLearning(SuiteModule):
         nonzero = (self.all_gates().detach() != 0).float().mean()
         if float(nonzero) <= self.hparams.sparsity_level:
             selection = accuracy
-        else:
-            max_epochs = max(int(self.trainer.max_epochs or 1), 1)
-            selection = torch.tensor((self.current_epoch + 1) / (max_epochs + 1) - 1.0)
+        else:  # below every accuracy, and later validations above earlier ones (several may share an epoch)
+            total = float(self.trainer.estimated_stepping_batches)
+            total = total if math.isfinite(total) else float(self.global_step)
+            selection = torch.tensor((self.global_step + 1) / (total + 2) - 1.0)
         self.log("val/gate_nonzero_fraction", nonzero, prog_bar=True)
         self.log("val/gate_selection", selection.to(nonzero))
 

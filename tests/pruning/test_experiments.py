@@ -53,8 +53,10 @@ def test_imagenet_retraining_uses_the_official_augmentation(make_config, tmp_pat
 
 
 @pytest.mark.parametrize("chain", ["pfs_mobilenet_v2_imagenet", "pfs_resnet50_imagenet"])
-def test_imagenet_gate_learning_uses_the_official_augmentation(make_config, chain: str) -> None:
-    """learn_gates_imagenet.py: RandomResizedCrop(224, scale=(0.25, 1)) and a flip, for every backbone."""
+def test_imagenet_gate_learning_has_the_official_augmentation_and_eval_interval(make_config, chain: str) -> None:
+    """learn_gates_imagenet.py: RandomResizedCrop(224, scale=(0.25, 1)) and a flip, for every backbone; the kept
+    gates are chosen among validations every 500 steps of the single pass."""
     spec = make_config(f"experiment={chain}").phases.learn
-    data = make_config(f"experiment={spec.experiment}", *spec.overrides).data
-    assert data.augment == "standard" and data.augment_options.crop_scale_min == 0.25
+    learn = make_config(f"experiment={spec.experiment}", *spec.overrides)
+    assert learn.data.augment == "standard" and learn.data.augment_options.crop_scale_min == 0.25
+    assert learn.trainer.max_epochs == 1 and learn.trainer.val_check_interval == 500

@@ -49,6 +49,21 @@ def test_pfs_digits_learns_prunes_and_retrains(make_config, tmp_path: Path) -> N
     assert count_parameters(pruned) == structure.params
 
 
+def test_gate_selection_ranks_validations_inside_one_pass(make_config, tmp_path: Path) -> None:
+    """ImageNet's single pass validates every 500 steps: with no validation at <= r non-zero gates (r tiny here),
+    the kept gates are the latest validated ones, not the first of the epoch (the official fallback: the last)."""
+    result = run(make_config("experiment=pfs_digits_learn", "data.batch_size=16", "trainer.max_epochs=1",
+                             "+trainer.limit_train_batches=6", "++trainer.val_check_interval=2",
+                             "+trainer.limit_val_batches=1", "model.sparsity_level=0.01"))
+    best = torch.load(result["artifacts"]["best_checkpoint"], map_location="cpu", weights_only=False)
+    assert best["global_step"] == 6
+    rows = (tmp_path / "run" / "csv" / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    scores = [float(row.split(",")[header.index("val/gate_selection")]) for row in rows[1:]
+              if row.split(",")[header.index("val/gate_selection")]]
+    assert len(scores) == 3 and scores == sorted(scores) and len(set(scores)) == 3 and max(scores) < 0
+
+
 @pytest.mark.slow  # test_gate_learning checks the same on a bare Trainer
 def test_the_gate_checkpoint_keeps_the_random_weights(make_config, tmp_path: Path) -> None:
     run(make_config("experiment=pfs_digits_learn", *TINY))

@@ -25,6 +25,11 @@ TINY_SEARCH = [
     "+trainer.limit_test_batches=1",
 ]
 
+# The P-DARTS demo chain at test scale: 2 epochs per stage (the first without architecture updates), 2 batches.
+TINY_CHAIN = ["experiment=pdarts_digits", "model.init_channels=4", "data.image_size=8", "data.batch_size=16",
+              "trainer.max_epochs=2", "++trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+              "+trainer.limit_test_batches=1", "test_after_fit=false"]
+
 
 def tiny_network(seed: int = 0, candidate_ops=None, C: int = 4, classes: int = 3) -> SearchNetwork:
     """A float64 search network on 1-channel 8x8 images: small enough for exact second derivatives."""
@@ -77,3 +82,12 @@ class ParameterChecksums(pl.Callback):
         rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
         path = Path(trainer.default_root_dir) / f"checksums_rank{rank}.json"
         path.write_text(json.dumps({"world_size": trainer.world_size, "records": self.records}))
+
+
+def assert_same_final_state(expected_run: Path, actual_run: Path) -> None:
+    """Every tensor of the two runs' ``checkpoints/last.ckpt`` state dicts is bitwise equal."""
+    expected, actual = (torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+                        for run in (expected_run, actual_run))
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name

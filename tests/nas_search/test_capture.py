@@ -15,8 +15,13 @@ from networks.nas.compiled_forward import (
     recompile_for_skip_dropout,
 )
 from networks.nas.genotypes import load_genotype_json
-from tests.helpers import KeyboardInterruptSimulation
-from tests.nas_search.helpers import TINY_SEARCH, tiny_batches, tiny_network
+from tests.nas_search.helpers import (
+    TINY_CHAIN,
+    TINY_SEARCH,
+    assert_same_final_state,
+    tiny_batches,
+    tiny_network,
+)
 from visionsuite.errors import ConfigError
 from visionsuite.instantiate import build
 from visionsuite.pipeline import run, run_job
@@ -94,12 +99,9 @@ def test_skip_dropout_change_recompiles_and_eager_is_left_alone() -> None:
     torch._dynamo.reset()
 
 
-def _state(run_dir: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
-
-
 #: What the capture must compose with (issue 20): the three gradient modes (one epoch each), and PC-DARTS partial
-#: channels with edge normalisation and architecture-gradient clipping.
+#: channels with edge normalisation and architecture-gradient clipping. Resume: test_search_pipeline.py; DDP:
+#: test_search_pipeline.py; both parametrised with model.compile=aot_eager.
 COMPOSED = {
     "darts_every_mode": ["trainer.max_epochs=3", "+callbacks.cycle._target_=tests.nas_search.helpers.CycleArchGradients"],
     "pcdarts_clipped": ["trainer.max_epochs=2", "model.partial_channel_k=2", "model.edge_normalization=true",
@@ -116,46 +118,21 @@ def test_captured_search_through_run_matches_eager(make_config, tmp_path: Path, 
     run_job(make_config(*common, output_dir=tmp_path / "eager"))
     run_job(make_config(*common, "model.compile=aot_eager", output_dir=tmp_path / "captured"))
     torch._dynamo.reset()
-    eager, captured = _state(tmp_path / "eager"), _state(tmp_path / "captured")
-    assert any(key.startswith("net.alpha_") for key in eager)
-    for key in eager:
-        assert torch.equal(eager[key], captured[key]), key
+    assert_same_final_state(tmp_path / "eager", tmp_path / "captured")
     assert load_genotype_json(tmp_path / "eager" / "genotype.json") == \
         load_genotype_json(tmp_path / "captured" / "genotype.json")
 
 
 @pytest.mark.slow
-def test_captured_search_resumes_to_the_uninterrupted_result(make_config, tmp_path: Path) -> None:
-    """Killed after an epoch and resumed from ``last.ckpt`` with the capture on: the state of a straight run."""
-    common = [*TINY_SEARCH, "trainer.max_epochs=2", "trainer.limit_train_batches=2", "test_after_fit=false",
-              "model.compile=aot_eager"]
-    run_job(make_config(*common, output_dir=tmp_path / "straight"))
-    with pytest.raises(KeyboardInterruptSimulation):
-        run_job(make_config(*common, "+callbacks.stop._target_=tests.helpers.StopAfterEpochs", "+callbacks.stop.epochs=1",
-                            output_dir=tmp_path / "resumed"))
-    run_job(make_config(*common, f"ckpt_path={tmp_path / 'resumed' / 'checkpoints' / 'last.ckpt'}",
-                        output_dir=tmp_path / "resumed"))
-    torch._dynamo.reset()
-    straight, resumed = _state(tmp_path / "straight"), _state(tmp_path / "resumed")
-    for key in straight:
-        assert torch.equal(straight[key], resumed[key]), key
-
-
-@pytest.mark.slow
 def test_captured_pdarts_chain_matches_eager(make_config, tmp_path: Path) -> None:
     """The three P-DARTS stages (a new network each, compiled anew; skip-connect dropout recompiled each
-    epoch): the same surviving candidates and final genotype as eager."""
-    chain = ["experiment=pdarts_digits", "model.init_channels=4", "data.image_size=8", "data.batch_size=16",
-             "trainer.max_epochs=2", "++trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
-             "+trainer.limit_test_batches=1", "test_after_fit=false"]
-    run(make_config(*chain, output_dir=tmp_path / "eager"))
-    run(make_config(*chain, "++model.compile=aot_eager", output_dir=tmp_path / "captured"))  # ++: a key of the stages
+    epoch): the same surviving candidates, final state and genotype as eager."""
+    run(make_config(*TINY_CHAIN, output_dir=tmp_path / "eager"))
+    run(make_config(*TINY_CHAIN, "++model.compile=aot_eager", output_dir=tmp_path / "captured"))  # ++: the stages' key
     torch._dynamo.reset()
     for stage in (1, 2):
         name = f"stage{stage}/candidates.json"
         assert (tmp_path / "eager" / name).read_text() == (tmp_path / "captured" / name).read_text()
+    assert_same_final_state(tmp_path / "eager" / "stage3", tmp_path / "captured" / "stage3")
     assert load_genotype_json(tmp_path / "eager" / "stage3" / "genotype.json") == \
         load_genotype_json(tmp_path / "captured" / "stage3" / "genotype.json")
-    eager, captured = _state(tmp_path / "eager" / "stage3"), _state(tmp_path / "captured" / "stage3")
-    for key in eager:
-        assert torch.equal(eager[key], captured[key]), key

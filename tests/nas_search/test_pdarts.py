@@ -14,15 +14,12 @@ from networks.nas.genotypes import load_genotype_json
 from networks.nas.progressive import derive_with_skip_limit, drop_weakest, skip_dropout_rate
 from networks.nas.search_space import EdgeSource, MixedOp, num_cell_edges
 from tests.helpers import KeyboardInterruptSimulation
+from tests.nas_search.helpers import TINY_CHAIN
 from visionsuite.errors import ConfigError
 from visionsuite.instantiate import build
 from visionsuite.pipeline import run
 
 STAGE = ["experiment=pdarts_stage_digits", "model.init_channels=4", "data.image_size=8"]
-# The demo chain at test scale: 2 epochs per stage (the first without architecture updates), 2 batches.
-TINY_CHAIN = ["experiment=pdarts_digits", "model.init_channels=4", "data.image_size=8", "data.batch_size=16",
-              "trainer.max_epochs=2", "++trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
-              "+trainer.limit_test_batches=1", "test_after_fit=false"]
 KILL_STAGE2 = ("phases.stage2.overrides=['model.progressive.stage=2',"
                "'+callbacks.stop._target_=tests.helpers.StopAfterEpochs','+callbacks.stop.epochs=1']")
 

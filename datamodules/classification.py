@@ -241,8 +241,8 @@ class ClassificationDataModule(pl.LightningDataModule, ABC):
             if fixed_val is not None:
                 self.train_dataset = self._training_view(raw_train, None, train_transform)
                 self.val_dataset = fixed_val
-            elif self.val_fraction > 0:
-                train_indices, val_indices = self.hold_out_indices(num_train)
+            elif self.holds_out_validation:
+                train_indices, val_indices = self.hold_out_indices(raw_train, num_train)
                 self.train_dataset = self._training_view(raw_train, train_indices, train_transform)
                 self.val_dataset = TransformedSubset(raw_train, val_indices, eval_transform)
             else:
@@ -262,8 +262,14 @@ class ClassificationDataModule(pl.LightningDataModule, ABC):
             )
         return list(range(num_weights)), list(range(num_weights, num_train))
 
-    def hold_out_indices(self, num_train: int) -> tuple[list[int], list[int]]:
-        """Sorted (training, held-out) indices for ``val_fraction``; depends only on ``seed`` and the size."""
+    @property
+    def holds_out_validation(self) -> bool:
+        """Whether validation uses images held out of the training set (:meth:`hold_out_indices`)."""
+        return self.val_fraction > 0
+
+    def hold_out_indices(self, raw_train: Dataset, num_train: int) -> tuple[list[int], list[int]]:
+        """Sorted (training, held-out) indices for ``val_fraction``; depends only on ``seed`` and the size.
+        Subclasses may hold out other subsets (ImageNet: the last images of every class)."""
         num_val = int(round(self.val_fraction * num_train))
         if not 0 < num_val < num_train:
             raise ConfigError(
@@ -315,7 +321,7 @@ class ClassificationDataModule(pl.LightningDataModule, ABC):
     def validates_on_test_split(self) -> bool:
         """True when validation scores the test split (``val_fraction=0`` with no fixed validation split), as
         the DARTS-family papers do: then no checkpoint may be chosen by a validation metric."""
-        return not self.search_split and self.val_fraction == 0 and self.uses_val_fraction
+        return not self.search_split and not self.holds_out_validation and self.uses_val_fraction
 
     def _eval_loader(self, dataset: Dataset | None) -> DataLoader:
         assert dataset is not None

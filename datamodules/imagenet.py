@@ -7,7 +7,9 @@ Expected layout::
 
 The labels of the ImageNet test set are not public, so, as every paper of the field, the validation set
 ``val/`` is both the validation split and the test split (the reported "test" accuracy is the ``val/``
-accuracy). ``val_fraction > 0`` instead holds out part of ``train/`` for validation.
+accuracy). ``val_fraction > 0`` instead holds out a seeded random part of ``train/`` for validation, and
+``val_per_class = n`` the last ``n`` images (in file-name order) of every class folder of ``train/``: the split of
+Pruning from Scratch's official ImageNet gate learning (``datasets.py``: 50 per class).
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ class ImageNetDataModule(ClassificationDataModule):
         search_subset_fractions: ``[weights, architecture]`` fractions of every class of the training set for
             the search split, e.g. ``[0.1, 0.025]`` (PC-DARTS ImageNet search, arXiv:1907.05737 Sec. 4.3):
             class-balanced, disjoint subsets drawn with ``seed``. None: ``search_split_fraction`` (DARTS).
+        val_per_class: hold out the last ``val_per_class`` images (file-name order) of every class of ``train/``
+            for validation (Pruning from Scratch: 50); 0 (default) leaves validation to ``val_fraction``.
     """
 
     in_channels = 3
@@ -96,9 +100,17 @@ class ImageNetDataModule(ClassificationDataModule):
         image_size: int = 224,
         resize_size: int = 256,
         search_subset_fractions: list[float] | None = None,
+        val_per_class: int = 0,
         **loader_options: Any,
     ) -> None:
         super().__init__(**loader_options)  # batch sizes, workers, seed, splits: see ClassificationDataModule
+        if isinstance(val_per_class, bool) or not isinstance(val_per_class, int) or val_per_class < 0:
+            raise ConfigError(f"data.val_per_class must be an integer >= 0 (images held out of each class), "
+                              f"got {val_per_class!r}.")
+        if val_per_class and (self.val_fraction > 0 or self.search_split):
+            raise ConfigError(f"data.val_per_class={val_per_class} holds out its own validation images: set "
+                              "data.val_fraction=0 and data.search_split=false with it.")
+        self.val_per_class = val_per_class
         sizes = {"num_classes": num_classes, "image_size": image_size, "resize_size": resize_size}
         for key, value in sizes.items():
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -175,6 +187,30 @@ class ImageNetDataModule(ClassificationDataModule):
             weights_indices += order[:num_weights]
             arch_indices += order[num_weights:num_weights + num_arch]
         return sorted(weights_indices), sorted(arch_indices)
+
+    @property
+    def holds_out_validation(self) -> bool:
+        return self.val_per_class > 0 or super().holds_out_validation
+
+    def hold_out_indices(self, raw_train: Dataset, num_train: int) -> tuple[list[int], list[int]]:
+        """With ``val_per_class``: the last ``val_per_class`` images of every class (ImageFolder lists each
+        class's files in name order) are held out; else the seeded random ``val_fraction``."""
+        if not self.val_per_class:
+            return super().hold_out_indices(raw_train, num_train)
+        by_class: dict[int, list[int]] = {}
+        for index, target in enumerate(raw_train.targets):  # type: ignore[attr-defined]
+            by_class.setdefault(int(target), []).append(index)
+        classes = raw_train.classes  # type: ignore[attr-defined]
+        train_indices, val_indices = [], []
+        for target in sorted(by_class):
+            members = by_class[target]
+            if len(members) <= self.val_per_class:
+                raise DatasetError(f"{self.data_dir / 'train' / classes[target]} has {len(members)} image(s): "
+                                   f"data.val_per_class={self.val_per_class} would leave none to train on; "
+                                   "lower data.val_per_class.")
+            train_indices += members[:-self.val_per_class]
+            val_indices += members[-self.val_per_class:]
+        return sorted(train_indices), sorted(val_indices)
 
     def build_train_dataset(self, transform: Transform | None) -> Dataset:
         return StrictImageFolder(self.data_dir / "train", transform=transform)

@@ -12,7 +12,7 @@ from datamodules import ImageNetDataModule
 from datamodules.imagenet import StrictImageFolder
 from datamodules.writers import truncate_file, write_garbage, write_image_folder
 from datamodules.writers.imagefolder import image_folder_class_names
-from visionsuite.errors import DatasetError
+from visionsuite.errors import ConfigError, DatasetError
 
 NUM_CLASSES, PER_CLASS = 3, 4
 
@@ -111,3 +111,29 @@ def test_undecodable_image_names_the_file(imagenet_root, damage):
             pass
     with pytest.raises(DatasetError, match="n00000001_2.JPEG"):
         StrictImageFolder(imagenet_root / "val")[PER_CLASS + 2]
+
+
+def test_val_per_class_holds_out_the_last_images_of_every_class(imagenet_root):
+    """Pruning from Scratch's ImageNet gate-learning split: the last n images of every train/ class."""
+    module = _module(imagenet_root, val_per_class=1)
+    module.setup()
+    assert (len(module.train_dataset), len(module.val_dataset)) == (NUM_CLASSES * (PER_CLASS - 1), NUM_CLASSES)
+    raw = StrictImageFolder(imagenet_root / "train")
+    held = {Path(raw.samples[index][0]).name for index in module.val_dataset.indices}
+    last = {sorted(path.name for path in folder.iterdir())[-1] for folder in (imagenet_root / "train").iterdir()}
+    assert held == last
+    assert not module.validates_on_test_split
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"val_per_class": -1}, "data.val_per_class must be an integer >= 0"),
+    ({"val_per_class": 1, "val_fraction": 0.25}, "set data.val_fraction=0"),
+])
+def test_bad_val_per_class_names_the_key(imagenet_root, options, message):
+    with pytest.raises(ConfigError, match=message):
+        _module(imagenet_root, **options)
+
+
+def test_val_per_class_leaving_no_training_image_names_the_folder(imagenet_root):
+    with pytest.raises(DatasetError, match=r"train/n\d+ has 4 image\(s\): data.val_per_class=4"):
+        _module(imagenet_root, val_per_class=PER_CLASS).setup()

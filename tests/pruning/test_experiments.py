@@ -60,3 +60,4 @@ def test_imagenet_gate_learning_has_the_official_augmentation_and_eval_interval(
     learn = make_config(f"experiment={spec.experiment}", *spec.overrides)
     assert learn.data.augment == "standard" and learn.data.augment_options.crop_scale_min == 0.25
     assert learn.trainer.max_epochs == 1 and learn.trainer.val_check_interval == 500
+    assert learn.data.val_per_class == 50 and not learn.data.get("val_fraction")  # official: last 50 per class

@@ -111,8 +111,10 @@ def resolve_split(data_dir: Path, split_dir: str, sketches: dict[str, list[Path]
     names = tuple(sorted(sketches))
     usable = {name for name in names if sketches[name] and photos.get(name)}
     unseen_file, seen_file = data_dir / split_dir / "unseen_classes.txt", data_dir / split_dir / "seen_classes.txt"
-    official_unseen, official_lists = read_official_zero_lists(data_dir / split_dir)
-    if unseen_file.is_file() or seen_file.is_file():
+    has_split_file = unseen_file.is_file() or seen_file.is_file()
+    # The official lists are read only when no split file of ours takes precedence over them.
+    official_unseen, official_lists = ([], []) if has_split_file else read_official_zero_lists(data_dir / split_dir)
+    if has_split_file:
         split_file = unseen_file if unseen_file.is_file() else seen_file
         listed = _read_class_file(split_file)
         missing = [name for name in listed if name not in usable]

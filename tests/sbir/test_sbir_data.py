@@ -148,3 +148,7 @@ def test_official_zero_lists_that_disagree_or_name_missing_classes(tmp_path: Pat
     sketch_list.write_text("circle_0.png 0\n")
     with pytest.raises(DatasetError, match="line 1.*not '<folders>/<class>/<image> <label>'"):
         datamodule(root).check_data()
+    (root / "zeroshot" / "unseen_classes.txt").write_text("circle\n")  # our split file: the lists are not read
+    module = datamodule(root)
+    module.check_data()
+    assert module.split.unseen == ("circle",)

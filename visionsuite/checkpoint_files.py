@@ -47,6 +47,9 @@ class StartCheckpoint:
     global_step: int
     logging_step: int  # the step Lightning's loggers had reached (``_batches_that_stepped``)
     epoch: int
+    #: Weights without a training state (``python -m visionsuite.convert`` writes such files): a run loads them
+    #: into the model and starts training afresh instead of continuing.
+    weights_only: bool = False
 
 
 def checkpoint_format(module: Any) -> int:
@@ -62,14 +65,18 @@ def _package_version() -> str:
         return "unknown"
 
 
+def checkpoint_record(module: Any) -> dict[str, Any]:
+    """The format record a checkpoint of ``module`` carries under ``checkpoint["visionsuite"]``."""
+    return {"format": checkpoint_format(module), "module": type(module).__name__, "visionsuite": _package_version()}
+
+
 class CheckpointRecord(pl.Callback):
     """Writes the format record into every checkpoint and flushes the loggers, so the CSV history on disk
     reaches at least the step of the latest checkpoint (what a resumed run keeps)."""
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                            checkpoint: dict[str, Any]) -> None:
-        checkpoint[RECORD_KEY] = {"format": checkpoint_format(pl_module), "module": type(pl_module).__name__,
-                                  "visionsuite": _package_version()}
+        checkpoint[RECORD_KEY] = checkpoint_record(pl_module)
         for logger in trainer.loggers:
             logger.save()
 
@@ -158,4 +165,5 @@ def inspect_start_checkpoint(path: str | Path, module: Any, *, given_as: str) ->
     global_step = int(checkpoint.get("global_step", 0))
     return StartCheckpoint(path=path, global_step=global_step,
                            logging_step=int(epoch_loop.get("_batches_that_stepped", global_step)),
-                           epoch=int(checkpoint.get("epoch", 0)))
+                           epoch=int(checkpoint.get("epoch", 0)),
+                           weights_only="optimizer_states" not in checkpoint)

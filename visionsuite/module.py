@@ -10,6 +10,8 @@ A method module keeps only its own training / validation / test steps. This base
   :meth:`SuiteModule.example_input`), what ``mode=summary`` prints;
 * :meth:`SuiteModule.log_images`, one way to send pictures to every logger that takes them;
 * :func:`plain`, which turns Hydra/OmegaConf containers into plain Python ones before they are stored;
+* :meth:`SuiteModule.official_format`: how ``ckpt_path=<official file>`` (the authors' released checkpoint) is
+  converted into this module's network;
 * ``artifacts``: files the run produced, by name (what ``result.json`` lists and later phases consume);
   ``headline_artifacts`` names those a chain's summary shows, ``summary_notes`` adds readable lines to it;
 * for methods with several optimizers (manual optimization, e.g. the bilevel architecture search):
@@ -34,6 +36,7 @@ from PIL import Image
 
 from visionsuite.complexity import count_multiply_adds, count_parameters
 from visionsuite.errors import ConfigError, TrainingDivergedError
+from visionsuite.official_weights import OfficialFormat
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
@@ -136,6 +139,13 @@ class SuiteModule(pl.LightningModule):
         schedulers = self.lr_schedulers()
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
             scheduler.step()
+
+    # ------------------------------------------------------------------ official checkpoints
+    def official_format(self) -> OfficialFormat | None:
+        """How this module reads its paper's official checkpoint (``ckpt_path=<official file>``, see
+        ``visionsuite.official_weights``): the network the weights load into and its family's key converter.
+        ``None`` (the default): the method has no official checkpoint format."""
+        return None
 
     # ------------------------------------------------------------------ size report (mode=summary)
     def example_input(self) -> torch.Tensor:

@@ -44,7 +44,7 @@ from visionsuite.run_log import also_log_to
 log = logging.getLogger(__name__)
 
 ROOT_CONFIG = "run"
-_CHAIN_ONLY_KEYS = ("experiment", "resume", "phases", "hydra", "mode", "ckpt_path", "task_name")
+_CHAIN_ONLY_KEYS = ("experiment", "resume", "phases", "hydra", "mode", "ckpt_path", "ckpt_format", "task_name")
 _CHAIN_ONLY_EXACT = ("paths.output_dir",)
 _PHASE_KEYS = {"experiment", "inputs", "overrides", "use", "use_artifact"}
 

@@ -18,11 +18,19 @@ from visionsuite.checkpoint_files import CheckpointRecord, StartCheckpoint, insp
 from visionsuite.errors import ConfigError, RunInterrupted
 from visionsuite.instantiate import build, build_trainer
 from visionsuite.loggers import continue_logging, finish_wandb_run
+from visionsuite.official_weights import (
+    OfficialWeightsError,
+    is_lightning_checkpoint,
+    load_converted,
+    load_file,
+    unwrap_state_dict,
+)
 from visionsuite.reporting import print_summary, write_result
 
 log = logging.getLogger(__name__)
 
 MODES = ("train", "test", "summary", "predict")
+CKPT_FORMATS = ("auto", "lightning", "official")
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
 
@@ -79,7 +87,7 @@ def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
     ckpt_path = _checkpoint_to_start_from(cfg, output_dir)
     if mode in ("test", "predict") and ckpt_path is None:
         raise ConfigError(f"mode={mode} needs a checkpoint: add ckpt_path=<file.ckpt>.")
-    start = _inspect_start_checkpoint(cfg, ckpt_path, model)
+    ckpt_path, start = _load_start_weights(cfg, ckpt_path, model)
     if start is not None and mode == "train":
         continue_logging(cfg, start.logging_step)  # the CSV history and the W&B run go on, not start over
     trainer = build_trainer(cfg, extra_callbacks=[CheckpointRecord(), ValidateShortRuns()])
@@ -193,12 +201,61 @@ def _checkpoint_to_start_from(cfg: DictConfig, output_dir: Path) -> str | None:
     return None
 
 
-def _inspect_start_checkpoint(cfg: DictConfig, ckpt_path: str | None, model: Any) -> StartCheckpoint | None:
-    """Read the checkpoint the run starts from: a damaged file or another format stops here, with one message."""
+def _load_start_weights(cfg: DictConfig, ckpt_path: str | None,
+                        model: Any) -> tuple[str | None, StartCheckpoint | None]:
+    """Read the checkpoint the run starts from; return what Lightning continues from and its description.
+
+    * An official checkpoint (``ckpt_format=official``, or ``auto`` and a file without Lightning's record) is
+      converted by the module's :meth:`~visionsuite.module.SuiteModule.official_format` and loaded into the
+      model here: ``mode=test`` evaluates it, ``mode=train`` fine-tunes from it.
+    * A weights-only suite checkpoint (``python -m visionsuite.convert``) is loaded here as well.
+    * Any other checkpoint is checked (a damaged file or another format stops with one message) and handed to
+      Lightning, which restores the training state too.
+    """
     if ckpt_path is None:
-        return None
+        return None, None
+    choice = cfg.get("ckpt_format", "auto")
+    if choice not in CKPT_FORMATS:
+        raise ConfigError(f"ckpt_format={choice!r}: use one of {', '.join(CKPT_FORMATS)}.")
     given_as = f"ckpt_path={cfg.ckpt_path}" if cfg.get("ckpt_path") else f"resume={cfg.get('resume')}"
-    return inspect_start_checkpoint(ckpt_path, model, given_as=given_as)
+    if choice != "lightning" and not cfg.get("resume"):
+        try:
+            loaded = load_file(ckpt_path)
+        except OfficialWeightsError:
+            if choice == "official":
+                raise
+            loaded = None  # unreadable: the Lightning path below names the damage
+        if loaded is not None and (choice == "official" or not is_lightning_checkpoint(loaded)):
+            _load_official(model, unwrap_state_dict(loaded, ckpt_path), ckpt_path, given_as)
+            return None, None
+    start = inspect_start_checkpoint(ckpt_path, model, given_as=given_as)
+    if start.weights_only:
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(checkpoint["state_dict"])
+        log.info("%s holds weights only (no training state): loaded into the model; training starts afresh.",
+                 ckpt_path)
+        _note(model, "start weights", f"{ckpt_path} (weights only)")
+        return None, None
+    return ckpt_path, start
+
+
+def _load_official(model: Any, official: dict[str, torch.Tensor], ckpt_path: str, given_as: str) -> None:
+    """Convert an official state dict with the module's converter and load it (strict)."""
+    official_format = model.official_format() if hasattr(model, "official_format") else None
+    if official_format is None:
+        raise ConfigError(f"{given_as}: not a checkpoint written by this suite (no Lightning record), and "
+                          f"{type(model).__name__} reads no official checkpoint format. Give a checkpoint of this "
+                          "experiment (a run's checkpoints/*.ckpt).")
+    load_converted(official_format.network, official, official_format.convert_key, source=ckpt_path,
+                   description=official_format.description)
+    log.info("Loaded the official %s from %s (converted in memory).", official_format.description, ckpt_path)
+    _note(model, "start weights", f"official {official_format.description}, converted from {ckpt_path}")
+
+
+def _note(model: Any, key: str, text: str) -> None:
+    notes = getattr(model, "summary_notes", None)
+    if isinstance(notes, dict):
+        notes[key] = text
 
 
 def _checkpoint_to_test(cfg: DictConfig, trainer: pl.Trainer, datamodule: Any = None) -> str | None:

@@ -28,9 +28,11 @@ from lightning_modules.detection_outputs import DetectionPictures, DetectionPred
 from networks.detection.centernet import CENTERNET_BLOCKS, CENTERNET_CHANNELS, CenterNet
 from networks.detection.decoding import CenterNetDecoder, DecoderSettings, Detections
 from networks.detection.losses import LossWeights, centernet_loss
+from networks.detection.official import official_key_to_suite
 from visionsuite.complexity import count_multiply_adds, count_parameters
 from visionsuite.errors import ConfigError
 from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite, plain
+from visionsuite.official_weights import OfficialFormat
 
 LOSS_PARTS = ("focal_tl", "focal_br", "focal_ct", "pull", "push", "offset")
 NETWORK_KEYS = ("stacks", "channels", "blocks", "stem_channels", "head_channels", "pool_channels")
@@ -129,6 +131,14 @@ class CenterNetDetector(SuiteModule):
         return self.decoder(
             self._last_stack, batch["images"], batch["resize_factors"], batch["original_sizes"]
         )
+
+    def official_format(self) -> OfficialFormat:
+        """The official checkpoints (``CenterNet-52_480000.pkl``, ``CenterNet-104_480000.pkl``: the state dict of the
+        model of Duankaiwen/CenterNet, ``module.`` on every key), converted by ``networks.detection.official``."""
+        stacks = self.net.stacks
+        name = {1: "CenterNet-52", 2: "CenterNet-104"}.get(stacks, f"CenterNet with {stacks} stacks")
+        source = f"models/{name}.py" if stacks in (1, 2) else "models/py_utils/kp.py"
+        return OfficialFormat(self.net, official_key_to_suite, f"{name} (Duankaiwen/CenterNet {source})")
 
     def configure_callbacks(self) -> list[pl.Callback]:
         """The writers of categories.json, validation pictures and ``mode=predict`` outputs."""

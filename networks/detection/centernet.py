@@ -89,8 +89,9 @@ class CenterNet(nn.Module):
     """Stacked Hourglass + per-stack CenterNet heads.
 
     ``forward(images)`` returns a list with one output dict per stack in training mode and a one-element list
-    (the last stack) in eval mode. Each dict maps :data:`OUTPUT_NAMES` to raw (pre-sigmoid) maps of shape
-    ``(N, C | 1 | 2, H/4, W/4)``.
+    (the last stack) in eval mode (``all_stacks=True``: every stack in either mode). Each dict maps
+    :data:`OUTPUT_NAMES` to raw (pre-sigmoid) maps of shape ``(N, C | 1 | 2, H/4, W/4)``. The official
+    checkpoints of Duankaiwen/CenterNet load through ``networks.detection.official``.
 
     Args:
         num_classes: Object classes (80 on COCO).
@@ -131,9 +132,16 @@ class CenterNet(nn.Module):
     def stacks(self) -> int:
         return len(self.heads)
 
-    def forward(self, images: torch.Tensor) -> list[CenterNetOutputs]:
-        features = self.backbone(images, all_stacks=self.training)
-        heads = list(self.heads) if self.training else [self.heads[-1]]
+    def forward(self, images: torch.Tensor, all_stacks: bool | None = None) -> list[CenterNetOutputs]:
+        """Raw maps of every stack (``all_stacks``; by default in training mode) or of the last one.
+
+        ``all_stacks=True`` in eval mode is the official training forward (``kp._train`` of
+        Duankaiwen/CenterNet ``models/py_utils/kp.py``) with BatchNorm's running statistics, before it gathers
+        the embeddings and offsets at the ground-truth locations.
+        """
+        every_stack = self.training if all_stacks is None else all_stacks
+        features = self.backbone(images, all_stacks=every_stack)
+        heads = list(self.heads) if every_stack else [self.heads[-1]]
         return [head(stack_features) for head, stack_features in zip(heads, features, strict=True)]
 
 

@@ -285,6 +285,8 @@ class CIFARDataModule(ClassificationDataModule):
         horizontal_flip: Random horizontal flips.
         verify_checksums: Check the md5 sums of the official files (off: the files only need to be present
             and well formed, which lets tests use tiny files).
+        mean, std: Per-channel normalisation; ``None``: the dataset's statistics (``datamodules.transforms``).
+            A method whose official code normalises otherwise sets its values (the networks it loads expect them).
         batch_size, eval_batch_size, num_workers, pin_memory, seed, val_fraction, search_split,
         search_split_fraction, drop_last: see :class:`ClassificationDataModule`.
     """
@@ -302,6 +304,8 @@ class CIFARDataModule(ClassificationDataModule):
         crop_padding: int = 4,
         horizontal_flip: bool = True,
         verify_checksums: bool = False,
+        mean: list[float] | tuple[float, ...] | None = None,
+        std: list[float] | tuple[float, ...] | None = None,
         **loader_options: Any,
     ) -> None:
         super().__init__(**loader_options)  # batch sizes, workers, seed, splits: see ClassificationDataModule
@@ -317,6 +321,13 @@ class CIFARDataModule(ClassificationDataModule):
         self.horizontal_flip = bool(horizontal_flip)
         self.verify_checksums = bool(verify_checksums)
         self.dataset_class, self.mean, self.std = _DATASETS[name]
+        for label, given in (("mean", mean), ("std", std)):
+            if given is not None:
+                values = tuple(float(value) for value in given)
+                if len(values) != 3 or (label == "std" and min(values) <= 0):
+                    raise ConfigError(f"data.{label}={list(given)}: give 3 per-channel values"
+                                      f"{' > 0' if label == 'std' else ''} (RGB).")
+                setattr(self, label, values)
         self.num_classes = self.dataset_class.num_classes
 
     def download_data(self) -> None:

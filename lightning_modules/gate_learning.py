@@ -16,7 +16,9 @@ checkpoint). CIFAR validates once per epoch; the ImageNet pass validates every 5
 ``learn_gates_imagenet.py`` does (``trainer.val_check_interval``).
 
 ``mode=test`` with the gate checkpoint prunes (``lightning_modules.pruning_callbacks.PruneOnTest``): the
-gates are ranked globally and cut to ``model.prune.target`` (:mod:`networks.pruning.search`).
+gates are ranked globally and cut to ``model.prune.target`` (:mod:`networks.pruning.search`). The checkpoint may
+also be the official one (script/learn_gates.py's ``checkpoint.pth`` of the CIFAR ResNets / VGG-16-BN, the
+gated expanded network): :meth:`GateLearning.official_format`.
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ from torch.nn import functional as F
 from lightning_modules.classification import accuracy_metrics
 from networks.pruning.families import prunable_family
 from networks.pruning.gates import ChannelGate, channel_gates, clamp_gates
+from networks.pruning.official import official_network
 from networks.pruning.pruner import PruneSettings
 from visionsuite.errors import ConfigError, TrainingDivergedError
 from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite, plain
+from visionsuite.official_weights import OfficialFormat
 
 Batch = tuple[torch.Tensor, ...]
 
@@ -100,6 +104,15 @@ class GateLearning(SuiteModule):
         self.train_metrics = accuracy_metrics(num_classes, "train/")
         self.val_metrics = accuracy_metrics(num_classes, "val/")
         self.test_metrics = accuracy_metrics(num_classes, "test/")
+
+    def official_format(self) -> OfficialFormat:
+        """The official gate-learning checkpoint (script/learn_gates.py ``checkpoint.pth``: the expanded network's
+        random weights and its gates, ``<layer>.gates``) of the CIFAR ResNets and VGG-16-BN."""
+        network = official_network(self.family.name)
+        expansion = round(self.width_multiplier * network.base_width)
+        return OfficialFormat(self.net, network.convert_key,
+                              f"gated {network.describe()} at expansion -e {expansion} "
+                              "(model.backbone.options.width_multiplier)")
 
     # ------------------------------------------------------------------ gates
     @property

@@ -8,6 +8,11 @@ The suite's :class:`~lightning_modules.image_classifier.ImageClassifier` with it
 * the conventional baseline: the full network trained, pruned by a trained-weight criterion (``mode=test`` with
   ``model.prune.criterion=bn_scale|filter_l1``), then fine-tuned from its kept channels
   (``model.init_kept_from=<the full network's checkpoint>``).
+
+``model.structure`` may also be the official per-layer channel list (``pruned_cfg-<p>.pkl`` of the official
+script/prune_model.py; the ResNet residual width from ``model.official_expansion``, see
+:mod:`networks.pruning.official`), and ``ckpt_path=`` an official checkpoint of the CIFAR ResNets or VGG-16-BN
+(script/train_pruned.py's ``best_checkpoint.pth``, full or pruned): :meth:`PrunedClassifier.official_format`.
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ from torch import nn
 from lightning_modules.gate_learning import backbone_spec
 from lightning_modules.image_classifier import ImageClassifier
 from networks.pruning.families import prunable_family
+from networks.pruning.official import CRITERION as OFFICIAL_CFG
+from networks.pruning.official import official_network
 from networks.pruning.pruner import PruneSettings
 from networks.pruning.structure import Structure, check_matches, load_structure
 from networks.pruning.surgery import copy_kept_channels
 from visionsuite.errors import ConfigError
+from visionsuite.official_weights import OfficialFormat
 
 
 def _unset(value: Any) -> bool:
@@ -38,7 +46,10 @@ class PrunedClassifier(ImageClassifier):
     Args:
         backbone: ``{name, options: {width_multiplier}}`` of a prunable family.
         num_classes: classes of the dataset.
-        structure: a ``structure.json`` (its backbone must be ``backbone.name``); ``None``: the full network.
+        structure: a ``structure.json`` (its backbone must be ``backbone.name``) or an official per-layer channel
+            list (``pruned_cfg-<p>.pkl``); ``None``: the full network.
+        official_expansion: the official ``-e`` an official list was pruned at (the CIFAR ResNet's residual
+            width, e.g. 80); ``None``: from the list's folder name ``channel-<e>-...``, else the official 80.
         init_kept_from: a checkpoint of the full network (this module, ``structure=None``) whose kept channels
             initialise the pruned network (the baseline's fine-tuning); ``None``: random initialisation.
         prune: ``model.prune`` settings used when this network is pruned (``mode=test``, the baseline).
@@ -47,11 +58,14 @@ class PrunedClassifier(ImageClassifier):
     """
 
     def __init__(self, backbone: Mapping[str, Any], num_classes: int, structure: str | None = None,
-                 init_kept_from: str | None = None, prune: Mapping[str, Any] | None = None,
-                 decay_exempt: bool = False, **kwargs: Any) -> None:
+                 official_expansion: int | None = None, init_kept_from: str | None = None,
+                 prune: Mapping[str, Any] | None = None, decay_exempt: bool = False, **kwargs: Any) -> None:
         name, options = backbone_spec(backbone)
         family = prunable_family(name)
-        loaded: Structure | None = None if _unset(structure) else load_structure(str(structure))
+        loaded: Structure | None = None
+        if not _unset(structure):
+            loaded = load_structure(str(structure), backbone=name, num_classes=int(num_classes),
+                                    input_size=int(kwargs.get("input_size", 32)), expansion=official_expansion)
         width_multiplier = float(options.get("width_multiplier", 1.0))
         if loaded is not None:
             layers = [group.gate for group in family.groups_of(
@@ -66,6 +80,11 @@ class PrunedClassifier(ImageClassifier):
         self.prune_settings = PruneSettings.from_config(prune)
         self.hparams["backbone"] = {"name": name, "options": {"width_multiplier": width_multiplier}}
         self.hparams["structure_channels"] = None if loaded is None else list(loaded.channels)
+        self.structure_path = None if loaded is None else str(structure)
+        if loaded is not None and loaded.criterion == OFFICIAL_CFG:
+            self.summary_notes["structure"] = (
+                f"official per-layer list {structure} (reduction {loaded.achieved:.4f}); residual width "
+                f"{loaded.extra['official_expansion']} from {loaded.extra['expansion_from']}")
         self.hparams["prune"] = dict(prune or {})
         self.net: nn.Module = family.build(num_classes, channels=None if loaded is None else loaded.channels,
                                            width_multiplier=width_multiplier)
@@ -88,10 +107,28 @@ class PrunedClassifier(ImageClassifier):
         decayed = [parameter for parameter in self.parameters() if id(parameter) not in exempt_ids]
         return [{"params": decayed}, {"params": exempt, "weight_decay": 0.0}]
 
+    def official_format(self) -> OfficialFormat:
+        """The official checkpoints of the CIFAR ResNets and VGG-16-BN (script/train_pruned.py's bare state dict,
+        full or pruned), placed by the family's converter into this network at its widths."""
+        network = official_network(self.family.name)
+        if self.structure is None:
+            widths = f"at width x{self.width_multiplier:g} (the full network; model.backbone.options.width_multiplier)"
+        else:
+            widths = f"at the per-layer widths of model.structure={self.structure_path}"
+        if network.name.startswith("resnet"):
+            residual = round(self.width_multiplier * network.base_width)
+            how = (f" ({self.structure.extra['expansion_from']}; model.official_expansion sets it)"
+                   if self.structure is not None and self.structure.criterion == OFFICIAL_CFG else "")
+            widths += f", residual width {residual}{how}"
+        return OfficialFormat(self.net, network.convert_key, f"{network.describe()} {widths}")
+
     def copy_kept_from(self, path: str) -> None:
         """Initialise the pruned network with the kept channels of a full-network checkpoint (the baseline)."""
         if self.structure is None:
             raise ConfigError("model.init_kept_from needs model.structure (which channels to keep).")
+        if not self.structure.kept:
+            raise ConfigError(f"model.init_kept_from needs the kept channel indices of a structure.json; "
+                              f"model.structure={self.structure_path} gives widths only (an official channel list).")
         file = Path(path)
         if not file.is_file():
             raise ConfigError(f"model.init_kept_from={file}: no such checkpoint file.")

@@ -9,11 +9,16 @@ Per-layer widths: ``channels`` has one entry per block, the block's inner width 
 ``width_multiplier`` scales the stem and the residual stream (the official code's expansion ``-e 80`` is a
 multiplier of 5 on 16, and its pruned networks keep that widened stream). The channel gate of Pruning from
 Scratch sits after ``bn1`` of each block (the inner channels), as in the reference ``gate.py``.
+
+The module and parameter names are those of the official ``models/resnet.py`` (``conv1``, ``bn1``,
+``layer<s>.<b>.{conv1,bn1,conv2,bn2,shortcut.0,shortcut.1}``, ``linear``), so the official checkpoints load
+through :func:`official_key_to_suite`; the gate of ``gate.py`` (``layer<s>.<b>.gates``) is ``gate1.gates`` here.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 from torch import nn
@@ -103,6 +108,21 @@ class CifarResNet(nn.Module):
         return groups
 
 
+_OFFICIAL_KEY = re.compile(r"(?:conv1|bn1|linear|layer[123]\.\d+\.(?:conv[12]|bn[12]|shortcut\.[01]))\.\w+")
+_OFFICIAL_GATE = re.compile(r"(layer[123]\.\d+)\.gates")
+
+
+def official_key_to_suite(name: str, tensor: torch.Tensor) -> tuple[str, torch.Tensor] | None:
+    """Place an entry of an official ``models/resnet.py`` state dict (frankwang345/pruning-from-scratch) in
+    :class:`CifarResNet` (``visionsuite.official_weights`` converter): the names are the same, except the gate
+    that ``gate.py`` adds to each block during gate learning (``layer1.0.gates`` -> ``layer1.0.gate1.gates``);
+    ``None`` for a name the official network does not have."""
+    gate = _OFFICIAL_GATE.fullmatch(name)
+    if gate is not None:
+        return f"{gate.group(1)}.gate1.gates", tensor
+    return (name, tensor) if _OFFICIAL_KEY.fullmatch(name) else None
+
+
 def blocks_per_stage(depth: int) -> int:
     """Blocks per stage of a CIFAR ResNet of ``depth`` layers (``6n + 2``)."""
     if depth < 8 or (depth - 2) % 6:
@@ -150,5 +170,5 @@ def resnet110(num_classes: int, *, channels: list[int] | None = None, width_mult
                         gate_layer=gate_layer)
 
 
-__all__ = ["BasicBlock", "CifarResNet", "blocks_per_stage", "cifar_resnet", "default_channels", "resnet110",
-           "resnet20", "resnet56"]
+__all__ = ["BasicBlock", "CifarResNet", "blocks_per_stage", "cifar_resnet", "default_channels",
+           "official_key_to_suite", "resnet110", "resnet20", "resnet56"]

@@ -4,11 +4,15 @@
 ``AvgPool2d(2)`` on the 2x2 map of a 32x32 input) and one ``Linear(512, classes)``; BN gamma initialised to
 0.5, convs to normal(0, sqrt(2 / (k*k*out))), the linear layer to normal(0, 0.01). 14.72M parameters at 10
 classes. ``channels`` gives the 13 conv widths; the channel gate sits after every BN (reference ``gate.py``).
+
+The official ``models/vgg.py`` names its layers ``feature.<i>.{conv,bn}`` (``i`` counts the max-pools too, as
+``features`` does here) and ``classifier``; :func:`official_key_to_suite` places its checkpoints.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 from torch import nn
@@ -85,6 +89,22 @@ class CifarVGG(nn.Module):
         return groups
 
 
+_OFFICIAL_LAYER = re.compile(r"feature\.(\d+)\.((?:conv|bn)\.\w+|gates)")
+_OFFICIAL_CLASSIFIER = re.compile(r"classifier\.(?:weight|bias)")
+
+
+def official_key_to_suite(name: str, tensor: torch.Tensor) -> tuple[str, torch.Tensor] | None:
+    """Place an entry of an official ``models/vgg.py`` state dict (frankwang345/pruning-from-scratch) in
+    :class:`CifarVGG` (``visionsuite.official_weights`` converter): ``feature.<i>.`` -> ``features.<i>.``, the
+    gate ``gate.py`` adds during gate learning ``feature.<i>.gates`` -> ``features.<i>.gate.gates``;
+    ``None`` for a name the official network does not have."""
+    layer = _OFFICIAL_LAYER.fullmatch(name)
+    if layer is not None:
+        index, rest = layer.groups()
+        return f"features.{index}.{'gate.gates' if rest == 'gates' else rest}", tensor
+    return (name, tensor) if _OFFICIAL_CLASSIFIER.fullmatch(name) else None
+
+
 def default_channels(width_multiplier: float = 1.0) -> list[int]:
     """The 13 conv widths of VGG-16 times ``width_multiplier`` (expansion 64 -> 80 is 1.25)."""
     return [scaled_width(int(entry), width_multiplier) for entry in VGG16_LAYOUT if entry != POOL]
@@ -104,4 +124,4 @@ def vgg16_bn(num_classes: int, *, channels: list[int] | None = None, width_multi
     return CifarVGG(num_classes, widths, gate_layer)
 
 
-__all__ = ["CifarVGG", "ConvBNReLU", "default_channels", "vgg16_bn"]
+__all__ = ["CifarVGG", "ConvBNReLU", "default_channels", "official_key_to_suite", "vgg16_bn"]

@@ -3,18 +3,22 @@
 Pruning from Scratch (arXiv:1909.12579) exports its result as a channel list (the official ``pruned_cfg``);
 we add what makes the file self-describing: the backbone, the widths it was cut from, the kept channel
 indices (the baseline fine-tunes from them), and the parameters / multiply-adds of the pruned network next to
-those of the unexpanded reference, with the target and achieved reduction.
+those of the unexpanded reference, with the target and achieved reduction. :func:`load_structure` also reads the
+official list itself (``pruned_cfg-<p>.pkl``, :mod:`networks.pruning.official`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from visionsuite.errors import ConfigError
 from visionsuite.io import atomic_write_json
+
+log = logging.getLogger(__name__)
 
 STRUCTURE_FILE = "structure.json"
 
@@ -78,12 +82,19 @@ class Structure:
         return "\n".join(rows)
 
 
-def load_structure(path: str | Path, key: str = "model.structure") -> Structure:
-    """Read ``structure.json``; one clear error naming ``key`` when it is missing or malformed."""
+def load_structure(path: str | Path, key: str = "model.structure", **official: Any) -> Structure:
+    """Read ``structure.json``, or an official per-layer channel list (``pruned_cfg-<p>.pkl``; ``official``:
+    the keyword arguments of :func:`networks.pruning.official.official_structure`: backbone, num_classes,
+    input_size, expansion); one clear error naming ``key`` when it is missing or malformed."""
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"{key}={file}: no such file. Give the structure.json written by a prune phase "
-                          "(python run.py experiment=pfs_<backbone>_prune ...).")
+                          "(python run.py experiment=pfs_<backbone>_prune ...) or an official per-layer channel "
+                          "list (pruned_cfg-<p>.pkl of script/prune_model.py).")
+    from networks.pruning.official import is_official_cfg, official_structure
+
+    if is_official_cfg(file):
+        return official_structure(file, key=key, **official)
     try:
         data = json.loads(file.read_text())
         structure = Structure(**data)
@@ -119,7 +130,16 @@ def budget_epochs(epochs: int, structure_path: str | None, budget_training: bool
     """Scratch-B epochs (official ``--budget_train``): ``int(epochs / (1 - p))`` for the structure's target p."""
     if not budget_training or structure_path in (None, "", "None", "null"):
         return int(epochs)
-    target = load_structure(structure_path).target
+    from networks.pruning.official import official_target
+
+    target = official_target(structure_path)  # p of an official pruned_cfg-<p>.pkl, as script/train_pruned.py
+    if target is None:
+        structure = load_structure(structure_path)
+        target = structure.target
+        if structure.extra.get("target_from") == "measured":
+            log.warning("%s: Scratch-B epochs from the list's measured reduction %.4f (script/train_pruned.py uses "
+                        "its -p, the p of the file name pruned_cfg-<p>.pkl: name the file so, or set retrain_epochs "
+                        "/ budget_training).", structure_path, target)
     return int(1.0 / (1.0 - target) * int(epochs))
 
 

@@ -7,6 +7,8 @@ and L2-normalised; :class:`lightning_modules.reid_evaluation.ReIDEvaluator` give
 (``val/`` on held-out training identities, ``test/`` on query vs gallery). ``mode=predict`` ranks the
 gallery for the chosen queries; pictures and ranking files are written by
 :class:`lightning_modules.reid_pictures.RetrievalPictures` from :attr:`ReIDModule.latest_ranking`.
+``ckpt_path=<official checkpoint>`` evaluates a model trained by the official code
+(:mod:`networks.reid.official`, :meth:`ReIDModule.official_format`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
 from lightning_modules.reid_evaluation import ReIDEvaluator
+from networks.reid.official import official_reid_format
 from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite
+from visionsuite.official_weights import OfficialFormat
 
 
 class ReIDModule(SuiteModule):
@@ -57,6 +61,11 @@ class ReIDModule(SuiteModule):
         report["input_size"] = f"{self.hparams.input_height}x{self.hparams.input_width}"
         return report
 
+    def official_format(self) -> OfficialFormat:
+        """An official MCNL / triplet checkpoint (``N_checkpoint_epN.pth.tar`` of the official code) loads into
+        :attr:`net` through :data:`networks.reid.official.convert_official_key`."""
+        return official_reid_format(self.net)
+
     # ------------------------------------------------------------------------------ training
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         features = self.net(batch["image"])
@@ -67,7 +76,9 @@ class ReIDModule(SuiteModule):
 
     # ------------------------------------------------------------------------------ evaluation
     def test_features(self, images: torch.Tensor) -> torch.Tensor:
-        """Features averaged with the horizontally flipped image's and L2-normalised (Sec. 4.1)."""
+        """Features averaged with the horizontally flipped image's and L2-normalised (Sec. 4.1). The official
+        evaluation (framework/evaluators/frame_evaluator.py) sums instead of averaging: the same direction, and
+        halving is exact in floating point, so the normalised features are equal."""
         features = self.net(images)
         if self.flip_test:
             features = (features + self.net(torch.flip(images, dims=[3]))) / 2

@@ -3,7 +3,8 @@
 MCNL (arXiv:1909.10848, Sec. 4.1) uses ResNet-50 (ImageNet weights when available) with the last stride set
 to 1 and global average pooling: 2048-d features, trained with the metric loss only (no BN-neck, no
 classifier). :func:`resnet50_trunk` builds it from the backbone zoo; :func:`reduced_resnet_trunk` is a
-narrow ResNet for CPU demos only (the paper's experiments use ResNet-50).
+narrow ResNet for CPU demos only (the paper's experiments use ResNet-50). The official checkpoints of this
+network load through :mod:`networks.reid.official`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn import functional as F  # noqa: N812
 from torchvision.models.resnet import BasicBlock
 
 from networks.classification.torchvision_models import resnet50
 from visionsuite.errors import ConfigError
+
+#: The torchvision ResNet-50 modules that make the trunk, in order (the trunk's index ``i`` holds the ``i``-th).
+RESNET50_TRUNK_LAYERS = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
 
 
 class Trunk(nn.Sequential):
@@ -35,8 +40,7 @@ def resnet50_trunk(weights_path: str | Path | None = None, last_stride: int = 1)
         last_stride: stride of ``layer4`` (1 in MCNL: 16x8 maps for 256x128 inputs).
     """
     model = resnet50(1000, weights_path=weights_path, last_stride=last_stride)
-    layers = [model.conv1, model.bn1, model.relu, model.maxpool, model.layer1, model.layer2, model.layer3, model.layer4]
-    return Trunk(layers, out_channels=2048)
+    return Trunk([getattr(model, name) for name in RESNET50_TRUNK_LAYERS], out_channels=2048)
 
 
 def reduced_resnet_trunk(widths: Sequence[int] = (16, 32, 64, 128), blocks: Sequence[int] = (1, 1, 1, 1),
@@ -73,6 +77,11 @@ def reduced_resnet_trunk(widths: Sequence[int] = (16, 32, 64, 128), blocks: Sequ
 class ReIDEmbedding(nn.Module):
     """Trunk + global average pooling: ``(B, 3, H, W)`` images to ``(B, C)`` features (MCNL Sec. 4.1).
 
+    The pooling is an average pool whose window is the whole map, the operation of the official
+    ``BaseNetBuilder.forward`` (models/baseline_model.py), so an official model's features differ from the
+    official code's only by the convolutions' float32 rounding (``mean`` over the map sums in another order, which
+    moved the flip-summed test feature of the golden check by up to 1.1e-5).
+
     Args:
         trunk: the feature layers (a :class:`Trunk`, e.g. :func:`resnet50_trunk`).
     """
@@ -83,7 +92,8 @@ class ReIDEmbedding(nn.Module):
         self.feature_dim = trunk.out_channels
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.trunk(images).mean(dim=(2, 3))
+        maps = self.trunk(images)
+        return F.avg_pool2d(maps, maps.shape[2:]).flatten(1)
 
 
-__all__ = ["ReIDEmbedding", "Trunk", "reduced_resnet_trunk", "resnet50_trunk"]
+__all__ = ["RESNET50_TRUNK_LAYERS", "ReIDEmbedding", "Trunk", "reduced_resnet_trunk", "resnet50_trunk"]

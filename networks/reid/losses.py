@@ -61,13 +61,23 @@ def hardest_distances(
 
 
 class MCNLLoss(nn.Module):
-    """Multi-Camera Negative Loss (arXiv:1909.10848, Sec. 3.2; official code ``MCNL`` loss).
+    """Multi-Camera Negative Loss (arXiv:1909.10848, Sec. 3.2; official code: ``DistanceLoss`` in utils/loss.py).
 
     ``L = mean_a max(0, m1 + d1 - d2) + mean_a max(0, m2 + d2 - d3)`` with d1, d2, d3 from
     :func:`hardest_distances`; with ``margins=None`` each term is the soft margin ``log(1 + exp(x))``.
-    An anchor takes part in a term only when the batch holds the samples the term needs (a positive and an
-    other-camera negative for the first, both kinds of negative for the second), which the camera-aware
-    sampler guarantees.
+
+    Anchors without the samples a term needs: an anchor takes part in a term only when the batch holds them (a
+    positive and an other-camera negative for the first, both kinds of negative for the second); each mean is
+    over the anchors that take part. The paper (Sec. 3) defines d2 and d3 as the distances to the nearest
+    negative from another camera and from the anchor's camera, so a term without such a negative is undefined,
+    not zero: leaving the anchor out of that term is the definition applied to the negatives that exist. The
+    official code (utils/loss.py ``distance_mining`` and ``DistanceLoss``) differs there: it starts d2 and d3 at
+    0, keeps 0 where the negative is missing and averages over every anchor, so an anchor with no same-camera
+    negative adds ``max(0, m2 + d2)`` and its gradient pulls the nearest other-camera negative *closer*; its d1
+    also counts the anchor itself (distance ~0) when there is no other positive. The camera-aware batches of the
+    paper experiments (5 identities from each camera on Market, 4 on Duke, 8 images each) always hold every kind
+    of sample, so the two rules agree there; they differ for other batch layouts (a P x K batch, a camera that
+    gives a batch one identity only).
 
     Args:
         first_margin: m1 (0.1 in the official scripts); ``None`` for the soft margin.

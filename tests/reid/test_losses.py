@@ -71,3 +71,25 @@ def test_half_precision_features_give_finite_gradients() -> None:
     loss = MCNLLoss()(points, IDENTITIES, CAMERAS) + BatchHardTripletLoss()(points, IDENTITIES)
     loss.backward()
     assert torch.isfinite(points.grad).all()
+
+
+def test_an_anchor_without_a_same_camera_negative_leaves_the_second_term_only() -> None:
+    # camera 0 holds identity 0 only (a0 at 0, a1 at 1): no same-camera negative for either; camera 1 holds
+    # identity 1 (c0 at 3, c1 at 3.5) and identity 2 (e at 2, no positive)
+    points = torch.tensor([[0.0], [1.0], [3.0], [3.5], [2.0]], dtype=torch.float64)
+    identities, cameras = torch.tensor([0, 0, 1, 1, 2]), torch.tensor([0, 0, 1, 1, 1])
+    hardest = hardest_distances(euclidean_distances(points), identities, cameras)
+    assert torch.isinf(hardest["same_camera_negative"][:2]).all()
+    torch.testing.assert_close(hardest["other_camera_negative"][:2], torch.tensor([2.0, 1.0], dtype=torch.float64))
+    # first term, anchors with a positive (a0, a1, c0, c1): 0, max(0, .1 + 1 - 1) = .1, 0, 0 -> .1 / 4
+    # second term, anchors with both negatives only (c0, c1, e): max(0, .1 + 2 - 1) = 1.1, .1 + 2.5 - 1.5 = 1.1,
+    # .1 + 1 - 1 = .1 -> 2.3 / 3. a0 and a1 are left out of it (the official code would add .1 + 2 and .1 + 1 for
+    # them with d3 = 0, and average the second term over all five anchors: 0.02 + 1.1 instead)
+    loss = MCNLLoss(0.1, 0.1)(points, identities, cameras)
+    assert float(loss) == pytest.approx(0.1 / 4 + 2.3 / 3)
+    # a batch where no anchor has a same-camera negative and the first term is satisfied: zero loss and no pull
+    # of the other camera's sample towards the anchors (the official d3 = 0 would give .1 + d2 per anchor)
+    apart = torch.tensor([[0.0], [1.0], [5.0]], dtype=torch.float64, requires_grad=True)
+    loss = MCNLLoss(0.1, 0.1)(apart, torch.tensor([0, 0, 1]), torch.tensor([0, 0, 1]))
+    loss.backward()
+    assert float(loss) == 0.0 and torch.count_nonzero(apart.grad) == 0

@@ -1,7 +1,8 @@
 """ImageNet backbones of the zoo taken from torchvision by reference (not copied): ResNet-50, MobileNetV2.
 
 Nothing is downloaded: ImageNet-pretrained weights load from a local file (``weights_path``), a state dict
-saved by ``torch.save(model.state_dict())`` or a torchvision weights file. Re-ID (MCNL, arXiv:1909.10848
+saved by ``torch.save(model.state_dict())`` or a torchvision weights file, through the suite's reader and strict
+conversion of official files (:mod:`visionsuite.official_weights`). Re-ID (MCNL, arXiv:1909.10848
 Sec. 4.1) uses ResNet-50 with the last stride set to 1 (``last_stride=1``): a 256x128 input then gives
 16x8 final feature maps instead of 8x4.
 """
@@ -15,16 +16,37 @@ from torch import nn
 from torchvision import models
 
 from visionsuite.errors import ConfigError
+from visionsuite.official_weights import OfficialWeightsError, load_converted, read_official_weights
+
+IMAGENET_WEIGHTS_ADVICE = ("Pass ImageNet weights of this backbone in torchvision's names: save them once with "
+                           "torch.save(torchvision.models.<name>(weights=...).state_dict(), '<file>.pth') on a "
+                           "machine with internet.")
+
+
+class _SameNames:
+    """The converter of a file already in the model's names (torchvision's), with the ImageNet-weights advice."""
+
+    def __call__(self, name: str, tensor: torch.Tensor) -> tuple[str, torch.Tensor]:
+        return name, tensor
+
+    def advise(self, key: str) -> str:
+        return IMAGENET_WEIGHTS_ADVICE
 
 
 def load_local_weights(model: nn.Module, weights_path: str | Path, *, skip_classifier: bool = False) -> nn.Module:
     """Load a local state-dict file into ``model``; one clear error when the file is missing or does not fit.
 
+    The file is read by :func:`visionsuite.official_weights.read_official_weights` (a bare state dict,
+    ``{"state_dict": ...}``, a ``module.`` prefix of ``DataParallel``, a training checkpoint) and checked by its strict
+    conversion: every entry of the file is used and every parameter and buffer of ``model`` filled, with equal
+    shapes; otherwise the error names the first unmatched key on each side.
+
     Args:
         model: the network to fill.
-        weights_path: a ``.pth`` / ``.pt`` file holding a state dict (or ``{"state_dict": ...}``).
-        skip_classifier: drop the file's entries whose shapes differ from the model's (a 1000-way ImageNet
-            head loaded into a network with another class count) instead of failing on them.
+        weights_path: a ``.pth`` / ``.pt`` file holding a state dict in the model's (torchvision's) names.
+        skip_classifier: keep the model's own head (``fc.`` / ``classifier.``) where the file's has another shape
+            or is absent (a 1000-way ImageNet head loaded into a network with another class count) instead of
+            failing on it; the head then stays at its initialisation.
     """
     path = Path(weights_path)
     if not path.is_file():
@@ -32,26 +54,16 @@ def load_local_weights(model: nn.Module, weights_path: str | Path, *, skip_class
                           "save them once with torch.save(torchvision.models.<name>(weights=...).state_dict(), "
                           "'<file>.pth') on a machine with internet and pass that file.")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same message
-        raise ConfigError(f"weights_path={path}: not a readable PyTorch weights file ({error}).") from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    own = model.state_dict()
+        state = read_official_weights(path)
+    except OfficialWeightsError as error:  # its message starts with the path
+        raise OfficialWeightsError(f"weights_path={error}") from None
     if skip_classifier:
-        state = {key: value for key, value in state.items()
-                 if key not in own or tuple(own[key].shape) == tuple(value.shape)}
-    mismatched = [key for key, value in state.items() if key in own and tuple(own[key].shape) != tuple(value.shape)]
-    missing = [key for key in own if key not in state and not (skip_classifier and _is_head(key))]
-    unexpected = [key for key in state if key not in own]
-    if mismatched or missing or unexpected:
-        details = "; ".join(part for part in (
-            f"shape mismatch: {', '.join(mismatched[:3])}" if mismatched else "",
-            f"missing: {', '.join(missing[:3])}" if missing else "",
-            f"unexpected: {', '.join(unexpected[:3])}" if unexpected else "",
-        ) if part)
-        raise ConfigError(f"weights_path={path} does not match the backbone {type(model).__name__} ({details}).")
-    model.load_state_dict(state, strict=not skip_classifier)
+        own = model.state_dict()
+        for key in filter(_is_head, own):
+            if key not in state or tuple(state[key].shape) != tuple(own[key].shape):
+                state[key] = own[key]
+    load_converted(model, state, _SameNames(), source=f"weights_path={path}",
+                   description="ImageNet weights")
     return model
 
 

@@ -51,11 +51,45 @@ def test_wide_resnet_widths_follow_the_channel_list_and_multiplier() -> None:
 def test_pretrained_weights_that_do_not_match_the_backbone_are_refused(tmp_path: Path, make_config) -> None:
     other = tmp_path / "resnet20.pth"
     torch.save(build_backbone("resnet20", 10).state_dict(), other)
-    with pytest.raises(ConfigError, match="does not match the backbone"):
+    with pytest.raises(ConfigError, match=r"weights_path=.*resnet20\.pth does not fit MobileNetV2 as ImageNet weights: "
+                                          r".*first `conv1\.weight`.*Pass ImageNet weights of this backbone"):
         load_local_weights(build_backbone("mobilenet_v2", 10), other)
-    with pytest.raises(ConfigError, match="does not match the backbone"):
+    with pytest.raises(ConfigError, match=r"resnet20\.pth does not fit ResNet as ImageNet weights: .*`conv1\.weight` "
+                                          r"has shape \(16, 3, 3, 3\) but the network's `conv1\.weight` has \(64, 3, 7, 7\)"):
         run_job(make_config("experiment=classify_imagenet", f"model.backbone.options.weights_path={other}",
                             "mode=summary"))
+
+
+def test_pretrained_weights_are_read_by_the_official_reader_and_checked_strictly(tmp_path: Path) -> None:
+    source = build_backbone("mobilenet_v2", 1000, width_multiplier=0.25)
+    wrapped = tmp_path / "mobilenet_v2.pth.tar"  # a DataParallel training checkpoint of the ImageNet example scripts
+    torch.save({"epoch": 90, "arch": "mobilenet_v2", "best_acc1": 71.9,
+                "state_dict": {f"module.{key}": value for key, value in source.state_dict().items()}}, wrapped)
+    loaded = load_local_weights(build_backbone("mobilenet_v2", 1000, width_multiplier=0.25), wrapped)
+    assert all(torch.equal(value, source.state_dict()[key]) for key, value in loaded.state_dict().items())
+
+    headless = tmp_path / "headless.pth"  # skip_classifier also accepts a file without the head
+    torch.save({key: value for key, value in source.state_dict().items() if not key.startswith("classifier.")},
+               headless)
+    fresh = build_backbone("mobilenet_v2", 10, width_multiplier=0.25)
+    initial_head = fresh.classifier[-1].weight.clone()
+    load_local_weights(fresh, headless, skip_classifier=True)
+    assert torch.equal(fresh.classifier[-1].weight, initial_head)
+    assert torch.equal(fresh.features[1].conv[0][0].weight, source.features[1].conv[0][0].weight)
+    with pytest.raises(ConfigError, match=r"no official weight, first `classifier\.1\.weight`"):
+        load_local_weights(build_backbone("mobilenet_v2", 1000, width_multiplier=0.25), headless)
+
+    stretched = source.state_dict()  # a trunk entry of another shape is an error even with skip_classifier
+    stretched["features.0.0.weight"] = torch.zeros(9, 3, 3, 3)
+    torch.save(stretched, tmp_path / "stretched.pth")
+    with pytest.raises(ConfigError, match=r"`features\.0\.0\.weight` has shape \(9, 3, 3, 3\)"):
+        load_local_weights(build_backbone("mobilenet_v2", 10, width_multiplier=0.25), tmp_path / "stretched.pth",
+                           skip_classifier=True)
+    (tmp_path / "broken.pth").write_bytes(b"not a torch file")
+    with pytest.raises(ConfigError, match=r"^weights_path=.*broken\.pth cannot be read as a PyTorch file"):
+        load_local_weights(fresh, tmp_path / "broken.pth")
+    with pytest.raises(ConfigError, match=r"weights_path=.*absent\.pth: no such file.*torch\.save"):
+        load_local_weights(fresh, tmp_path / "absent.pth")
 
 
 def test_matching_pretrained_weights_load_with_a_new_head(tmp_path: Path) -> None:

@@ -21,13 +21,14 @@ from lightning_modules.retrieval_metrics import sbir_map_precision
 
 def per_query_loop(distances: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray,
                    precision_k: int = 100) -> tuple[float, float]:
-    """The official evaluation's shape: one query at a time (numpy within a query)."""
+    """The official evaluation's shape: one query at a time (numpy within a query), ties in np.argsort's order."""
     aps, precisions = [], []
     for row, label in zip(distances, query_labels, strict=True):
         matches = gallery_labels == label
-        relevant = matches[np.lexsort((matches, row))]  # by distance; at ties irrelevant first
+        relevant = matches[np.argsort(row.astype(np.float64))]  # the official np.argsort(-scores), scores = -distances
         positives = relevant.sum()
-        precisions.append(relevant[:precision_k].sum() / precision_k)
+        cut = min(precision_k, len(row))  # the official eval_precision: top = min(top, gallery size)
+        precisions.append(relevant[:cut].sum() / cut)
         if positives == 0:
             aps.append(0.0)
             continue

@@ -108,6 +108,9 @@ def reid_cmc_map(
 # ------------------------------------------------------------------------------------------------- SBIR (SAKE)
 _SBIR_QUERY_CHUNK = 256  # queries ranked at once: 256 x 12,500 photos is ~26 MB of int64 per array
 SBIR_AVERAGES = ("query", "class")
+#: How photos at equal distances are ordered: ``numpy`` as the official script (NumPy's default argsort of each
+#: row), ``pessimistic`` relevant photos after the irrelevant ones (a lower bound free of the sort's choice).
+SBIR_TIES = ("numpy", "pessimistic")
 
 
 def sbir_per_query(
@@ -116,13 +119,15 @@ def sbir_per_query(
     gallery_labels: object,
     precision_k: int = 100,
     map_top: int | None = None,
+    ties: str = "numpy",
 ) -> tuple[_np.ndarray, _np.ndarray]:
     """Per-query VOC-interpolated AP and precision@k of sketch-based image retrieval (SAKE's protocol).
 
     See :func:`sbir_map_precision` for the convention; this returns the two ``(num_query,)`` float64 arrays
     before averaging. Only the ranks of the relevant photos are needed, so instead of an argsort of every row
     it sorts the distance values (all photos, and the relevant ones) and locates each relevant photo's rank
-    with a binary search, several times faster on a CPU.
+    with a binary search, several times faster on a CPU; only rows where a relevant photo ties with an
+    irrelevant one (whose order the tie rule decides) are arg-sorted, with ``ties="numpy"``.
     """
     distance = _as_tensor(distances, "distances", _torch.float32)
     if distance.dim() != 2:
@@ -135,6 +140,8 @@ def sbir_per_query(
                          f"columns of distances); got {tuple(q_labels.shape)} and {tuple(g_labels.shape)}.")
     if precision_k < 1 or (map_top is not None and map_top < 1):
         raise ValueError(f"precision_k={precision_k} and map_top={map_top} must be at least 1 (map_top may be None).")
+    if ties not in SBIR_TIES:
+        raise ValueError(f"ties={ties!r}: use one of {', '.join(SBIR_TIES)}.")
     values, q_np, g_np = distance.numpy(), q_labels.numpy(), g_labels.numpy()
     average_precision = _np.zeros(num_query, dtype=_np.float64)
     precision_at_k = _np.zeros(num_query, dtype=_np.float64)
@@ -146,24 +153,43 @@ def sbir_per_query(
         rows_of_class = _np.flatnonzero(q_np == label)
         for start in range(0, len(rows_of_class), _SBIR_QUERY_CHUNK):
             rows = rows_of_class[start:start + _SBIR_QUERY_CHUNK]
-            ap, precision = _relevant_rank_scores(values[rows], columns, precision_k, map_top)
-            average_precision[rows], precision_at_k[rows] = ap, precision
+            ranks = _relevant_ranks(values[rows], columns, ties)
+            average_precision[rows], precision_at_k[rows] = _scores_from_ranks(ranks, num_gallery, precision_k,
+                                                                               map_top)
     return average_precision, precision_at_k
 
 
-def _relevant_rank_scores(values: _np.ndarray, columns: _np.ndarray, precision_k: int,
-                          map_top: int | None) -> tuple[_np.ndarray, _np.ndarray]:
-    """AP and precision@k of query rows sharing one class whose relevant photos are ``columns``."""
-    num_gallery, positives = values.shape[1], len(columns)
+def _relevant_ranks(values: _np.ndarray, columns: _np.ndarray, ties: str) -> _torch.Tensor:
+    """1-based ranks (ascending, float64) of the relevant photos ``columns`` in each row of ``values``."""
+    positives = len(columns)
     all_sorted = _torch.from_numpy(_np.ascontiguousarray(_np.sort(values, axis=1)))
     relevant_sorted = _torch.from_numpy(_np.ascontiguousarray(_np.sort(values[:, columns], axis=1)))
-    # 1-based rank of the j-th relevant photo, ties resolved pessimistically: every photo at a distance <= its
-    # own ranks before it, except the relevant photos tied with it that come later in its order.
+    # Pessimistic rank of the j-th relevant photo: every photo at a distance <= its own ranks before it, except the
+    # relevant photos tied with it that come later in its order.
     at_most = _torch.searchsorted(all_sorted, relevant_sorted, right=True)
-    tied_later = _torch.searchsorted(relevant_sorted, relevant_sorted, right=True) - \
-        _torch.arange(1, positives + 1)[None, :]
-    ranks = (at_most - tied_later).double()
-    precision_at_k = (ranks <= precision_k).sum(dim=1).double() / precision_k
+    relevant_at_most = _torch.searchsorted(relevant_sorted, relevant_sorted, right=True)
+    ranks = at_most - (relevant_at_most - _torch.arange(1, positives + 1)[None, :])
+    if ties == "numpy":
+        # Where a relevant photo ties only with relevant ones the flags of the ranking, hence AP and precision, do
+        # not depend on the tie order; the rows where it ties with an irrelevant photo are ranked as the official
+        # script ranks them: np.argsort of the row (NumPy's default sort) of float64 distances.
+        tied_all = at_most - _torch.searchsorted(all_sorted, relevant_sorted, right=False)
+        tied_relevant = relevant_at_most - _torch.searchsorted(relevant_sorted, relevant_sorted, right=False)
+        mixed = _np.flatnonzero((tied_all != tied_relevant).any(dim=1).numpy())
+        if len(mixed):
+            order = _np.argsort(values[mixed].astype(_np.float64), axis=1)
+            position = _np.empty_like(order)
+            _np.put_along_axis(position, order, _np.arange(1, values.shape[1] + 1)[None, :], axis=1)
+            ranks[_torch.from_numpy(mixed)] = _torch.from_numpy(_np.sort(position[:, columns], axis=1))
+    return ranks.double()
+
+
+def _scores_from_ranks(ranks: _torch.Tensor, num_gallery: int, precision_k: int,
+                       map_top: int | None) -> tuple[_np.ndarray, _np.ndarray]:
+    """AP and precision@k of query rows from the ascending ranks of their relevant photos."""
+    positives = ranks.shape[1]
+    cut = min(precision_k, num_gallery)  # the official eval_precision: top = min(top, gallery size)
+    precision_at_k = (ranks <= cut).sum(dim=1).double() / cut
     top = num_gallery if map_top is None else map_top
     kept = ranks <= top
     precision = _torch.where(kept, _torch.arange(1, positives + 1, dtype=_torch.float64)[None, :] / ranks, 0.0)
@@ -181,19 +207,26 @@ def sbir_map_precision(
     precision_k: int = 100,
     map_top: int | None = None,
     average: str = "query",
+    ties: str = "numpy",
 ) -> tuple[float, float]:
     """Mean average precision and precision@k of zero-shot sketch-based image retrieval (SAKE protocol).
 
-    Convention (SAKE, arXiv:1904.03208 Sec. 4.1, as its official evaluation computes it): for each query
-    sketch the gallery photos are ranked by increasing distance; a photo is relevant when its label equals
-    the query's. Ties are resolved pessimistically (a relevant photo ranks after the irrelevant photos at the
-    same distance), so tied Hamming distances of binary codes earn no credit; distances are compared in float32. Over the ranking cut at ``map_top`` (the whole gallery when
-    ``None``: mAP@all), true/false positives are accumulated; recall = TP / P where P is the number of
-    relevant photos in the whole gallery, or ``min(map_top, P)`` with a cut; precision = TP / rank. AP is
-    VOC-interpolated: recall padded with 0 and 1, precision with 0 and 0, precision made non-increasing from
-    the right, and AP = sum of (recall step x precision) over the points where recall changes. A query with
-    no relevant photo has AP 0. Precision@k = relevant photos among the first ``precision_k`` / k (over the
-    full ranking, independent of ``map_top``).
+    Convention: SAKE's official evaluation (arXiv:1904.03208 Sec. 4.1; qliu24/SAKE
+    ``src/test_cse_resnet_tuberlin_zeroshot.py``, ``eval_AP_inner``, ``VOCap`` and ``eval_precision``, which the
+    Sketchy test script imports). For each query sketch the gallery photos are ranked by increasing distance; a
+    photo is relevant when its label equals the query's. Photos at equal distances (frequent with the Hamming
+    distances of binary codes) are ordered as the official script orders them, by NumPy's default
+    ``np.argsort`` of the query's row of float64 distances (``ties="numpy"``, the reported numbers); which tied
+    photo comes first is the sort algorithm's choice, so with many ties the numbers can move slightly between
+    NumPy versions or CPUs. ``ties="pessimistic"`` ranks relevant photos after the irrelevant ones at the same
+    distance instead (no credit from ties: a lower bound). Distances are compared in float32. Over the ranking
+    cut at ``map_top`` (the whole gallery when ``None``: mAP@all), true/false positives are accumulated;
+    recall = TP / P where P is the number of relevant photos in the whole gallery, or ``min(map_top, P)`` with
+    a cut; precision = TP / rank. AP is VOC-interpolated: recall padded with 0 and 1, precision with 0 and 0,
+    precision made non-increasing from the right, and AP = sum of (recall step x precision) over the points
+    where recall changes. A query with no relevant photo has AP 0. Precision@k = relevant photos among the first
+    ``min(k, gallery size)`` divided by ``min(k, gallery size)`` (the official ``top = min(top, tot)``: a
+    gallery smaller than k is not penalised), over the full ranking, independent of ``map_top``.
 
     Args:
         distances: ``(num_query, num_gallery)`` distances (numpy array or tensor; smaller = more similar).
@@ -202,13 +235,15 @@ def sbir_map_precision(
         map_top: cut of the ranking for mAP@top (200 for split 2); ``None`` for mAP@all.
         average: ``"query"`` (mean over all queries, the number the suite reports) or ``"class"`` (mean over
             the query classes of the per-class means, what the official script prints).
+        ties: ``"numpy"`` (the official order, default) or ``"pessimistic"`` (see above).
 
     Returns:
         ``(mean_ap, precision_at_k)``, two floats in [0, 1].
     """
     if average not in SBIR_AVERAGES:
         raise ValueError(f"average={average!r}: use one of {', '.join(SBIR_AVERAGES)}.")
-    average_precision, precision_at_k = sbir_per_query(distances, query_labels, gallery_labels, precision_k, map_top)
+    average_precision, precision_at_k = sbir_per_query(distances, query_labels, gallery_labels, precision_k, map_top,
+                                                       ties)
     if average == "query":
         return float(average_precision.mean()), float(precision_at_k.mean())
     labels = _as_tensor(query_labels, "query_labels", _torch.int64).numpy()

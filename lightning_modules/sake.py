@@ -6,9 +6,13 @@ copy of the pretrained network (the teacher) with the semantic-aware target of S
 L = CE + lambda_SAKE * KD, target softmax(lambda_kd * z_teacher + lambda_sem * m_y). ``sake_lambda=0`` is the
 paper's "without SAKE" ablation (Table 3). Retrieval uses the L2-normalised d-dim embedding (Sec. 4.1).
 
-Teacher and student start from the same weights: ``net.weights_path`` (ImageNet, the paper) or
-``teacher_checkpoint`` (a Lightning checkpoint whose ``net.*`` weights are a CSE-ResNet classifier; the demo
-trains one on the seen photos first, since ImageNet weights are not available offline).
+Teacher and student start from the same weights, as in the official training scripts (the teacher is
+``cse_resnet50()`` with the ImageNet SE-ResNet-50 weights, the student's backbone the same weights):
+``net.weights_path`` (Cadene's ``se_resnet50-ce0d4300.pth`` as downloaded, the paper) or ``teacher_checkpoint``
+(a Lightning checkpoint whose ``net.*`` weights are a CSE-ResNet classifier; the demo trains one on the seen
+photos first, since ImageNet weights are not available offline). The student keeps the backbone; the
+classifier it was loaded with initialises its heads (SVD) and is then dropped, as the official student has no
+2048 -> 1000 layer. SAKE's released ``model_best.pth.tar`` is read by :meth:`SakeModule.official_format`.
 """
 
 from __future__ import annotations
@@ -24,14 +28,26 @@ from torch.nn import functional as F
 
 from lightning_modules.sbir_metric import SbirRetrievalMetric
 from networks.sbir.cse_resnet import FEATURE_DIM, PHOTO, CSEResNet
-from networks.sbir.heads import SakeHeads
+from networks.sbir.heads import SakeHeads, SakeStudent
+from networks.sbir.official import SAKE_STUDENT_DESCRIPTION, convert_sake_student_key
 from networks.sbir.sake_loss import sake_loss, semantic_teacher_targets
 from networks.sbir.semantic_mask import load_semantic_mask
 from visionsuite.complexity import count_multiply_adds
 from visionsuite.errors import ConfigError
 from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite, plain
+from visionsuite.official_weights import OfficialFormat
 
 log = logging.getLogger(__name__)
+
+
+#: Checkpoint format of the CSE-ResNet's parameter names (``SakeModule`` and ``SakeTeacherClassifier``).
+NETWORK_FORMAT = 2
+NETWORK_FORMAT_CHANGES = {
+    2: "the CSE-ResNet follows the official Caffe SE-ResNet layout and names (layer0.conv1, layerN.i.conv1 with "
+       "the stride, layerN.i.se_module.fc1/fc2, last_linear) instead of torchvision's (resnet.conv1, "
+       "resnet.layerN.i.bn3.excitation.squeeze/excite, resnet.fc); the student no longer holds the unused "
+       "2048 -> 1000 classifier",
+}
 
 
 def load_network_from_checkpoint(net: torch.nn.Module, checkpoint: str | Path, key: str) -> None:
@@ -39,12 +55,19 @@ def load_network_from_checkpoint(net: torch.nn.Module, checkpoint: str | Path, k
     path = Path(checkpoint)
     if not path.is_file():
         raise ConfigError(f"{key}={path}: no such checkpoint file.")
-    state = torch.load(path, map_location="cpu", weights_only=False).get("state_dict", {})
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    state = checkpoint.get("state_dict", {}) if isinstance(checkpoint, dict) else {}
     weights = {name[len("net."):]: value for name, value in state.items() if name.startswith("net.")}
     try:
         net.load_state_dict(weights)
     except RuntimeError as error:
-        raise ConfigError(f"{key}={path} does not hold this network's weights (net.*): {str(error)[:300]}") from None
+        record = checkpoint.get("visionsuite", {}) if isinstance(checkpoint, dict) else {}
+        hint = ""
+        if int(record.get("format", 1)) < NETWORK_FORMAT:
+            hint = (f" It was written in checkpoint format {record.get('format', 1)}, before the CSE-ResNet took the "
+                    "official SE-ResNet layout (format 2): train the teacher again.")
+        raise ConfigError(f"{key}={path} does not hold this network's weights (net.*):{hint} "
+                          f"{str(error)[:300]}") from None
 
 
 def seen_label_lookup(datamodule: Any, num_classes: int) -> torch.Tensor:
@@ -62,7 +85,7 @@ class SakeModule(SuiteModule):
     """SAKE's training, zero-shot evaluation and retrieval (see the module docstring).
 
     Args:
-        net: the CSE-ResNet (its ``resnet.fc`` is the teacher's classifier: ImageNet's 1000 classes).
+        net: the CSE-ResNet (its ``last_linear`` is the teacher's classifier: ImageNet's 1000 classes).
         num_classes: seen (training) classes of the benchmark classifier.
         embedding_dim: d, the retrieval feature size (64 in the paper's main tables; see docs/sake.md).
         sake_lambda: lambda_SAKE, weight of the distillation term (0: the "without SAKE" ablation).
@@ -75,6 +98,9 @@ class SakeModule(SuiteModule):
         input_size: image side (for ``mode=summary``).
         optimizer / scheduler / scheduler_interval: see :class:`~visionsuite.module.SuiteModule`.
     """
+
+    CHECKPOINT_FORMAT = NETWORK_FORMAT
+    CHECKPOINT_FORMAT_CHANGES = NETWORK_FORMAT_CHANGES
 
     def __init__(self, net: CSEResNet, num_classes: int, embedding_dim: int = 64, sake_lambda: float = 1.0,
                  lambda_kd: float = 1.0, lambda_sem: float = 0.3, semantic_mask_path: str | None = None,
@@ -89,10 +115,10 @@ class SakeModule(SuiteModule):
             raise ConfigError(f"model.sake_lambda={sake_lambda}: must be >= 0 (0 turns knowledge preservation off).")
         if teacher_checkpoint:
             load_network_from_checkpoint(net, teacher_checkpoint, "model.teacher_checkpoint")
-        self.net = net
         self.teacher = copy.deepcopy(net).requires_grad_(False).eval()
         self.heads = SakeHeads(FEATURE_DIM, embedding_dim, net.num_classes, num_classes)
-        self.heads.initialise_from_classifier(net.resnet.fc)
+        self.heads.initialise_from_classifier(net.remove_classifier())
+        self.net = net  # the student's backbone
         self.val_metric = SbirRetrievalMetric(precision_ks, map_tops)
         self.test_metric = SbirRetrievalMetric(precision_ks, map_tops, itq_bits)
         self._predicted: list[dict[str, Any]] = []
@@ -103,7 +129,7 @@ class SakeModule(SuiteModule):
         datamodule = self.trainer.datamodule
         self.register_buffer("seen_label_of", seen_label_lookup(datamodule, self.hparams.num_classes),
                              persistent=False)
-        teacher_classes = self.net.num_classes
+        teacher_classes = self.teacher.num_classes
         rows = torch.zeros(len(datamodule.class_names), teacher_classes)
         if self.hparams.semantic_mask_path:
             seen = [datamodule.class_names[index] for index in datamodule.seen_class_ids]
@@ -123,11 +149,18 @@ class SakeModule(SuiteModule):
     def optimizer_parameters(self) -> list[torch.nn.Parameter]:
         return [*self.net.parameters(), *self.heads.parameters()]
 
+    def official_format(self) -> OfficialFormat:
+        """SAKE's ``model_best.pth.tar`` (its student, ``module.``-prefixed) -> ``net`` and ``heads``; the teacher is
+        not in that file and stays as built (it is needed for training only)."""
+        return OfficialFormat(SakeStudent(self.net, self.heads), convert_sake_student_key, SAKE_STUDENT_DESCRIPTION)
+
     def example_input(self) -> torch.Tensor:
         return torch.zeros(1, 3, self.hparams.input_size, self.hparams.input_size)
 
     def size_report(self) -> dict[str, float]:
-        """Trainable parameters (student) and multiply-adds of one photo's embedding (teacher excluded)."""
+        """Trainable parameters of the student (CSE-ResNet backbone, embedding, distillation head, seen-class
+        classifier: what the official student holds; the frozen teacher excluded) and multiply-adds of one
+        photo's embedding."""
         parameters = sum(p.numel() for p in self.optimizer_parameters())
         madds = count_multiply_adds(_PhotoEmbedding(self), self.example_input())
         return {"params_m": round(parameters / 1e6, 4), "madds_m": round(madds / 1e6, 2),

@@ -14,13 +14,13 @@ from collections.abc import Mapping
 import torch
 from torch.nn import functional as F
 
-from lightning_modules.sake import seen_label_lookup
+from lightning_modules.sake import NETWORK_FORMAT, NETWORK_FORMAT_CHANGES, seen_label_lookup
 from networks.sbir.cse_resnet import PHOTO, CSEResNet
 from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite
 
 
 class SakeTeacherClassifier(SuiteModule):
-    """Cross-entropy training of ``net`` (its ``resnet.fc`` over the seen classes) on seen-class photos.
+    """Cross-entropy training of ``net`` (its ``last_linear`` over the seen classes) on seen-class photos.
 
     Args:
         net: the CSE-ResNet, built with ``num_classes`` outputs.
@@ -28,6 +28,9 @@ class SakeTeacherClassifier(SuiteModule):
         input_size: image side (for ``mode=summary``).
         optimizer / scheduler / scheduler_interval: see :class:`~visionsuite.module.SuiteModule`.
     """
+
+    CHECKPOINT_FORMAT = NETWORK_FORMAT
+    CHECKPOINT_FORMAT_CHANGES = NETWORK_FORMAT_CHANGES
 
     def __init__(self, net: CSEResNet, num_classes: int, input_size: int = 224,
                  optimizer: OptimizerFactory | None = None, scheduler: SchedulerFactory | None = None,

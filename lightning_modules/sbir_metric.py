@@ -2,8 +2,9 @@
 
 The metric keeps the evaluated embeddings with their labels and domains; at ``compute`` the sketches
 (domain 0) are the queries and the photos (domain 1) the gallery. Features are L2-normalised and compared by
-Euclidean distance (official code); mAP and precision follow :func:`sbir_map_precision` (mean over queries;
-``mAP_all_per_class`` is the mean of per-class means, what the official script prints). With ``itq_bits``
+Euclidean distance (official code); mAP and precision follow :func:`sbir_map_precision` with the official
+script's conventions (ties at equal distances in NumPy's argsort order, Prec@k over ``min(k, gallery size)``; mean
+over queries; ``mAP_all_per_class`` is the mean of per-class means, what the official script prints). With ``itq_bits``
 the same ranking is also scored on ITQ binary codes with the Hamming distance (``hash_*``); ITQ is fitted,
 unsupervised, on the evaluated embeddings (queries and gallery together).
 """

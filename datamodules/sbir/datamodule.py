@@ -6,8 +6,9 @@ names), and optionally a split file (see :mod:`datamodules.sbir.layout`).
 
 Loaders:
 
-* ``train``: seen classes, both domains, in batches of ``batch_size`` with ``sketch_fraction`` sketches
-  (Sketchy 1/3, TU-Berlin 1/10), SAKE's augmentation;
+* ``train``: seen classes, both domains, in batches of ``batch_size`` split as the official scripts split it
+  (``sketch_fraction`` 1/3 on Sketchy: 13 sketches + 26 photos of 40; 1/10 on TU-Berlin: 4 + 36), an epoch lasting
+  until the domain that runs out first is seen once (:mod:`datamodules.sbir.sampling`), SAKE's augmentation;
 * ``val``: held-out images of the SEEN classes (``val_fraction`` of each class and domain): their sketches
   retrieve their photos. The papers have no validation split and report the model after the last epoch;
   validating on the unseen classes would pick checkpoints on the test classes, so validation here is a
@@ -29,7 +30,7 @@ from torch.utils.data import DataLoader
 from datamodules.sampling import EpochSeededRandomSampler
 from datamodules.sbir.datasets import UNLABELLED, DomainImage, SketchPhotoDataset
 from datamodules.sbir.layout import IMAGE_EXTENSIONS, ZeroShotSplit, check_domains, resolve_split, scan_domain
-from datamodules.sbir.sampling import MixedDomainBatchSampler
+from datamodules.sbir.sampling import MixedDomainBatchSampler, domain_batch_sizes
 from datamodules.sbir.transforms import eval_transform, train_transform
 from visionsuite.errors import ConfigError, DatasetError
 
@@ -46,7 +47,7 @@ class SketchPhotoDataModule(pl.LightningDataModule):
         split_dir: folder (relative to ``data_dir``) of ``unseen_classes.txt`` / ``seen_classes.txt``.
         unseen_classes: number of unseen classes chosen when there is no split file.
         split_seed: seed of that choice and of the validation hold-out.
-        batch_size: training batch (40 in the paper).
+        batch_size: training batch (40 in the paper; split as :func:`~datamodules.sbir.sampling.domain_batch_sizes`).
         sketch_fraction: share of sketches in a training batch (Sketchy 1/3, TU-Berlin 1/10).
         val_fraction: share of each seen class's images (per domain) held out for validation.
         input_size: network input side (224).
@@ -158,8 +159,8 @@ class SketchPhotoDataModule(pl.LightningDataModule):
                               pin_memory=self.pin_memory, drop_last=len(photos) > self.batch_size)
         if not sketches or not photos:
             raise DatasetError(f"The seen classes of {self.data_dir} need training sketches and photos.")
-        per_sketch = max(1, int(round(self.batch_size * self.sketch_fraction)))
-        sampler = MixedDomainBatchSampler(sketches, photos, per_sketch, max(1, self.batch_size - per_sketch), self.seed)
+        per_sketch, per_photo = domain_batch_sizes(self.batch_size, self.sketch_fraction)
+        sampler = MixedDomainBatchSampler(sketches, photos, per_sketch, per_photo, self.seed)
         dataset = SketchPhotoDataset(items, train_transform(self.input_size, self.augment_probability))
         return DataLoader(dataset, batch_sampler=sampler, num_workers=self.num_workers, pin_memory=self.pin_memory,
                           persistent_workers=self.num_workers > 0)

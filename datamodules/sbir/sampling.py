@@ -1,10 +1,13 @@
 """Batches that mix sketches and photos in a fixed ratio (SAKE, arXiv:1904.03208 Sec. 4.1).
 
 SAKE trains on batches of 40 images of which 1/3 are sketches on Sketchy and 1/10 on TU-Berlin (whose
-photo set is ten times larger). Each batch takes ``sketches_per_batch`` sketch indices and
-``photos_per_batch`` photo indices from two permutations that depend only on ``(seed, epoch)``; an epoch
-lasts until the domain that needs more batches has been seen once, the other domain's permutation
-starting over when it runs out.
+photo set is ten times larger). The official training scripts (qliu24/SAKE ``src/train_cse_resnet_sketchy_ext.py``
+and ``_tuberlin_ext.py``) draw them from two shuffled loaders, one per domain, of ``batch_size // 3`` sketches and
+twice as many photos (Sketchy: 13 + 26) or ``batch_size // 10`` and nine times as many (TU-Berlin: 4 + 36), and
+iterate ``zip(sketch_loader, photo_loader)``: an epoch ends when the **shorter** loader is exhausted (on Sketchy the
+photos: about 2,250 batches, not the 4,650 it takes to see every sketch), and each loader's last batch may be
+smaller (no ``drop_last``). :class:`MixedDomainBatchSampler` does the same with two permutations that depend only
+on ``(seed, epoch)``.
 """
 
 from __future__ import annotations
@@ -16,8 +19,22 @@ import torch
 from torch.utils.data import Sampler
 
 
+def domain_batch_sizes(batch_size: int, sketch_fraction: float) -> tuple[int, int]:
+    """Sketches and photos per batch as the official scripts split ``batch_size``: ``n = batch_size // (1 /
+    sketch_fraction)`` sketches and ``n * (1 / sketch_fraction - 1)`` photos (40 at 1/3: 13 + 26; at 1/10: 4 + 36)."""
+    if not 0 < sketch_fraction < 1:
+        raise ValueError(f"sketch_fraction={sketch_fraction}: must be strictly between 0 and 1.")
+    ratio = 1.0 / sketch_fraction
+    sketches = max(1, math.floor(batch_size / ratio + 1e-6))
+    return sketches, max(1, round(sketches * (ratio - 1)))
+
+
 class MixedDomainBatchSampler(Sampler[list[int]]):
-    """Yields lists of dataset indices: ``sketches_per_batch`` sketches then ``photos_per_batch`` photos.
+    """Yields lists of dataset indices: up to ``sketches_per_batch`` sketches then up to ``photos_per_batch`` photos.
+
+    Batch ``i`` holds positions ``[i * n, (i + 1) * n)`` of each domain's permutation; there are as many batches as
+    the domain that runs out first has (see the module docstring), so that domain is seen exactly once per epoch
+    and the other one partly.
 
     Args:
         sketch_indices / photo_indices: dataset indices of the training sketches and photos.
@@ -40,18 +57,14 @@ class MixedDomainBatchSampler(Sampler[list[int]]):
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return max(math.ceil(len(self.sketch_indices) / self.sketches_per_batch),
+        return min(math.ceil(len(self.sketch_indices) / self.sketches_per_batch),
                    math.ceil(len(self.photo_indices) / self.photos_per_batch))
-
-    @staticmethod
-    def _stream(indices: list[int], generator: torch.Generator) -> Iterator[int]:
-        while True:
-            for position in torch.randperm(len(indices), generator=generator).tolist():
-                yield indices[position]
 
     def __iter__(self) -> Iterator[list[int]]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        sketches, photos = self._stream(self.sketch_indices, generator), self._stream(self.photo_indices, generator)
-        for _ in range(len(self)):
-            yield [next(sketches) for _ in range(self.sketches_per_batch)] + \
-                  [next(photos) for _ in range(self.photos_per_batch)]
+        sketches = [self.sketch_indices[k] for k in torch.randperm(len(self.sketch_indices), generator=generator)]
+        photos = [self.photo_indices[k] for k in torch.randperm(len(self.photo_indices), generator=generator)]
+        sketch_step, photo_step = self.sketches_per_batch, self.photos_per_batch
+        for batch in range(len(self)):
+            yield (sketches[batch * sketch_step:(batch + 1) * sketch_step]
+                   + photos[batch * photo_step:(batch + 1) * photo_step])

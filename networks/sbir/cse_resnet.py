@@ -1,35 +1,48 @@
 """CSE-ResNet-50: SE-ResNet-50 whose squeeze-and-excitation blocks also read the domain tag (SAKE Sec. 3.2).
 
 SAKE (arXiv:1904.03208 Sec. 3.2, Fig. 2) feeds a binary domain tag (0 = sketch, 1 = photo) into every SE
-block: the official code concatenates the tag to the output of the squeeze FC (after its ReLU), so the
-excitation FC takes ``channels // reduction + 1`` inputs; the extra input column is initialised to zero,
-so a pretrained SE-ResNet-50 computes exactly what it did before fine-tuning starts.
+block: the official code (qliu24/SAKE ``src/senet.py``, ``CSEModule``) concatenates the tag to the output of the
+squeeze FC after its ReLU, so the excitation FC takes ``channels // reduction + 1`` inputs; the extra input
+column is initialised to zero, so a pretrained SE-ResNet-50 computes exactly what it did before fine-tuning
+starts.
 
-The backbone is the zoo's torchvision ResNet-50 (``networks.classification.resnet50``), taken by reference:
-each bottleneck's last BatchNorm (``bn3``) is swapped for :class:`BatchNormThenExcitation`, a BatchNorm2d
-that applies the conditional SE block to its output. SE-ResNet puts the excitation exactly there (on the
-residual branch, before the identity is added), and the torchvision parameter names stay as they are, so
-plain torchvision ResNet-50 weights load unchanged and SE parameters live under ``...bn3.excitation.``.
+The network follows the official layout, which is the Caffe SE-ResNet-50 that SAKE starts from (Cadene's
+``pretrainedmodels`` ``se_resnet50``), not torchvision's ResNet-50:
+
+* a bottleneck downsamples in its first 1x1 convolution (``conv1``), not in the 3x3 one;
+* the stem (``layer0``) is a 7x7/2 convolution, BatchNorm, ReLU and a 3x3/2 max-pool with ``ceil_mode=True`` and
+  no padding;
+* the SE FCs are linear layers (``se_module.fc1`` / ``fc2``), the excitation applied after ``bn3``, before the
+  identity is added;
+* the features are the global average of ``layer4``: the official ``AvgPool2d(7)`` at the 224 x 224 input it is
+  used with (the only size it accepts), any size here (the reduced demo networks run at 64 x 64).
+
+Parameter names are the official ones (``layer0.conv1``, ``layerN.i.se_module.fc2``, ``last_linear``...), so the
+converters of :mod:`networks.sbir.official` only reshape.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models.resnet import Bottleneck, ResNet
 
-from networks.classification.torchvision_models import resnet50
+from networks.sbir.official import load_se_resnet_weights
 from visionsuite.errors import ConfigError
 
 SKETCH, PHOTO = 0, 1
-FEATURE_DIM = 2048  # ResNet-50's pooled features: 512 x Bottleneck.expansion
+EXPANSION = 4
+FEATURE_DIM = 512 * EXPANSION  # layer4's channels: the pooled features the heads read (2048)
+RESNET50_BLOCKS = (3, 4, 6, 3)
+
+Domain = torch.Tensor | int | float
 
 
 class ConditionalExcitation(nn.Module):
-    """SE block conditioned on the domain tag (SAKE Sec. 3.2): squeeze FC, ReLU, [tag], excitation FC, sigmoid.
+    """SE block conditioned on the domain tag (SAKE Sec. 3.2): average, ``fc1``, ReLU, [tag], ``fc2``, sigmoid.
 
     Args:
         channels: channels of the feature map it rescales.
@@ -39,146 +52,175 @@ class ConditionalExcitation(nn.Module):
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
         hidden = channels // reduction
-        self.squeeze = nn.Linear(channels, hidden)
-        self.excite = nn.Linear(hidden + 1, channels)
+        self.fc1 = nn.Linear(channels, hidden)
+        self.fc2 = nn.Linear(hidden + 1, channels)
         with torch.no_grad():
-            self.excite.weight[:, hidden].zero_()  # the domain-tag column starts at zero (official code)
-        self.domain: torch.Tensor | None = None  # (N, 1) tags, set by CSEResNet.forward
+            self.fc2.weight[:, hidden].zero_()  # the domain-tag column starts at zero (official initialisation)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        if self.domain is None:
-            raise RuntimeError("ConditionalExcitation needs the domain tag: call CSEResNet(images, domain).")
-        pooled = features.mean(dim=(2, 3))
-        hidden = torch.relu(self.squeeze(pooled))
-        tag = self.domain.to(hidden.dtype).expand(hidden.shape[0], 1)
-        scale = torch.sigmoid(self.excite(torch.cat([hidden, tag], dim=1)))
+    def forward(self, features: torch.Tensor, tags: torch.Tensor) -> torch.Tensor:
+        hidden = torch.relu(self.fc1(features.mean(dim=(2, 3))))
+        scale = torch.sigmoid(self.fc2(torch.cat([hidden, tags.to(hidden.dtype)], dim=1)))
         return features * scale[:, :, None, None]
 
 
-class BatchNormThenExcitation(nn.BatchNorm2d):
-    """The bottleneck's last BatchNorm followed by its conditional SE block (keeps ``bn3``'s names)."""
+class CSEBottleneck(nn.Module):
+    """Caffe-style SE-ResNet bottleneck with the conditional SE block (stride in ``conv1``).
 
-    def __init__(self, batch_norm: nn.BatchNorm2d, reduction: int = 16) -> None:
-        super().__init__(batch_norm.num_features, eps=batch_norm.eps, momentum=batch_norm.momentum)
-        self.load_state_dict(batch_norm.state_dict())
-        self.excitation = ConditionalExcitation(batch_norm.num_features, reduction)
+    Args:
+        in_channels: input channels.
+        planes: the stage's base width (64, 128, 256, 512); the block outputs ``4 * planes`` channels.
+        width: channels of the inner 1x1 / 3x3 convolutions (``planes`` in ResNet-50).
+        stride: 2 in the first block of layers 2-4.
+        reduction: squeeze ratio of the SE block.
+    """
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.excitation(super().forward(features))
+    def __init__(self, in_channels: int, planes: int, width: int, stride: int = 1, reduction: int = 16) -> None:
+        super().__init__()
+        out_channels = planes * EXPANSION
+        self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, stride=stride, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, kernel_size=3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, out_channels, kernel_size=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.se_module = ConditionalExcitation(out_channels, reduction)
+        self.downsample = None
+        if stride != 1 or in_channels != out_channels:
+            self.downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride,
+                                                      bias=False), nn.BatchNorm2d(out_channels))
+
+    def forward(self, x: torch.Tensor, tags: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        residual = x if self.downsample is None else self.downsample(x)
+        return self.relu(self.se_module(out, tags) + residual)
 
 
 class CSEResNet(nn.Module):
-    """A torchvision ResNet with bottleneck blocks turned into CSE-ResNet (SAKE Sec. 3.2).
+    """CSE-ResNet in the official (Caffe SE-ResNet) layout; see the module docstring.
 
-    ``forward(images, domain)`` returns the classifier's logits (``resnet.fc``: the 1000-way ImageNet head of
-    the teacher); :meth:`features` returns the pooled 2048-d features the student's heads read.
+    ``forward(images, domain)`` returns the classifier's logits (``last_linear``: the 1000-way ImageNet head of the
+    teacher); :meth:`features` returns the pooled 2048-d features the student's heads read. The student has no
+    use for ``last_linear`` once its heads are initialised from it: :meth:`remove_classifier`.
 
     Args:
-        resnet: a torchvision ResNet made of :class:`~torchvision.models.resnet.Bottleneck` blocks.
+        num_classes: width of ``last_linear``.
+        blocks: bottlenecks per stage (ResNet-50: 3, 4, 6, 3).
+        width_per_group: inner width of a stage's bottlenecks relative to 64 (ResNet-50: 64, i.e. the stage's
+            base width; 16: a quarter of it), as torchvision's ``width_per_group``.
         reduction: squeeze ratio of the SE blocks.
     """
 
-    def __init__(self, resnet: ResNet, reduction: int = 16) -> None:
+    def __init__(self, num_classes: int = 1000, blocks: Sequence[int] = RESNET50_BLOCKS, width_per_group: int = 64,
+                 reduction: int = 16) -> None:
         super().__init__()
-        self.resnet = resnet
-        self.excitations: list[ConditionalExcitation] = []
-        for stage in (resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4):
-            for block in stage:
-                if not isinstance(block, Bottleneck):
-                    raise ConfigError(f"CSEResNet needs bottleneck blocks; got {type(block).__name__}.")
-                block.bn3 = BatchNormThenExcitation(block.bn3, reduction)
-                self.excitations.append(block.bn3.excitation)
+        if len(blocks) != 4 or min(blocks) < 1:
+            raise ConfigError(f"blocks={list(blocks)}: give four stage depths >= 1 (ResNet-50: [3, 4, 6, 3]).")
+        if width_per_group < 1 or reduction < 1:
+            raise ConfigError(f"width_per_group={width_per_group} and reduction={reduction} must be at least 1.")
+        self.layer0 = nn.Sequential(OrderedDict([
+            ("conv1", nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)),
+            ("bn1", nn.BatchNorm2d(64)),
+            ("relu1", nn.ReLU(inplace=True)),
+            ("pool", nn.MaxPool2d(3, stride=2, ceil_mode=True)),  # Caffe's pooling: ceil_mode instead of padding
+        ]))
+        in_channels = 64
+        stages = []
+        for index, (planes, depth) in enumerate(zip((64, 128, 256, 512), blocks, strict=True)):
+            width = max(1, planes * width_per_group // 64)
+            stage = []
+            for block in range(depth):
+                stride = 2 if index > 0 and block == 0 else 1
+                stage.append(CSEBottleneck(in_channels, planes, width, stride, reduction))
+                in_channels = planes * EXPANSION
+            stages.append(nn.Sequential(*stage))
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.last_linear: nn.Linear | None = nn.Linear(FEATURE_DIM, num_classes)
+        self._initialise()
+
+    def _initialise(self) -> None:
+        """He initialisation of the convolutions, BatchNorm at identity; the tag columns stay zero. (Only networks
+        trained from scratch, the demo's, keep this: the paper's start from ImageNet weights.)"""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    @property
+    def stages(self) -> tuple[nn.Sequential, ...]:
+        return self.layer1, self.layer2, self.layer3, self.layer4
+
+    @property
+    def excitations(self) -> list[ConditionalExcitation]:
+        """The conditional SE blocks, in order."""
+        return [block.se_module for stage in self.stages for block in stage]
 
     @property
     def num_classes(self) -> int:
-        return int(self.resnet.fc.out_features)
+        if self.last_linear is None:
+            raise RuntimeError("This CSE-ResNet's classifier was removed (remove_classifier): it has no classes.")
+        return int(self.last_linear.out_features)
 
-    def _set_domain(self, domain: torch.Tensor | int | None, batch: int, device: torch.device) -> None:
-        if domain is None:
-            tags = None
-        else:
-            tags = torch.as_tensor(domain, device=device).float().reshape(-1, 1)
-            if tags.shape[0] not in (1, batch):
-                raise ValueError(f"domain has {tags.shape[0]} tags for a batch of {batch} images.")
-        for excitation in self.excitations:
-            excitation.domain = tags
+    def remove_classifier(self) -> nn.Linear:
+        """Drop ``last_linear`` (the student reads only :meth:`features`) and return it."""
+        if self.last_linear is None:
+            raise RuntimeError("This CSE-ResNet's classifier was already removed.")
+        classifier, self.last_linear = self.last_linear, None
+        return classifier
 
-    def features(self, images: torch.Tensor, domain: torch.Tensor | int) -> torch.Tensor:
+    @staticmethod
+    def domain_tags(domain: Domain, batch: int, reference: torch.Tensor) -> torch.Tensor:
+        """``domain`` (one tag, or one per image) as the ``(batch, 1)`` column the SE blocks append."""
+        tags = torch.as_tensor(domain, device=reference.device).to(reference.dtype).reshape(-1, 1)
+        if tags.shape[0] == 1:
+            return tags.expand(batch, 1)
+        if tags.shape[0] != batch:
+            raise ValueError(f"domain has {tags.shape[0]} tags for a batch of {batch} images.")
+        return tags
+
+    def features(self, images: torch.Tensor, domain: Domain) -> torch.Tensor:
         """Pooled features (N, 2048) of ``images`` under the domain tags ``domain`` (0 sketch, 1 photo)."""
-        net = self.resnet
-        self._set_domain(domain, images.shape[0], images.device)
-        try:
-            x = net.maxpool(net.relu(net.bn1(net.conv1(images))))
-            x = net.layer4(net.layer3(net.layer2(net.layer1(x))))
-            return torch.flatten(net.avgpool(x), 1)
-        finally:
-            self._set_domain(None, 0, images.device)
+        tags = self.domain_tags(domain, images.shape[0], images)
+        x = self.layer0(images)
+        for stage in self.stages:
+            for block in stage:
+                x = block(x, tags)
+        return x.mean(dim=(2, 3))
 
-    def forward(self, images: torch.Tensor, domain: torch.Tensor | int) -> torch.Tensor:
-        return self.resnet.fc(self.features(images, domain))
-
-
-def load_cse_weights(model: CSEResNet, weights_path: str | Path) -> CSEResNet:
-    """Load an SE-ResNet-50 / CSE-ResNet-50 state dict (this module's names, with or without ``resnet.``).
-
-    An excitation weight without the domain column (a plain SE-ResNet-50 converted to these names) gets a zero
-    column appended, which is the paper's initialisation of CSE-ResNet-50 from SE-ResNet-50.
-    """
-    path = Path(weights_path)
-    if not path.is_file():
-        raise ConfigError(f"weights_path={path}: no such file (CSE/SE-ResNet-50 weights cannot be downloaded here).")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    state = {key if key.startswith("resnet.") else f"resnet.{key}": value for key, value in state.items()}
-    own = model.state_dict()
-    for key, value in list(state.items()):
-        if key.endswith("excitation.excite.weight") and key in own and value.shape[1] + 1 == own[key].shape[1]:
-            state[key] = torch.cat([value, value.new_zeros(value.shape[0], 1)], dim=1)
-    missing = [key for key in own if key not in state]
-    mismatched = [key for key in own if key in state and state[key].shape != own[key].shape]
-    if missing or mismatched:
-        raise ConfigError(f"weights_path={path} does not fit CSE-ResNet (missing: {', '.join(missing[:3]) or '-'}; "
-                          f"shape mismatch: {', '.join(mismatched[:3]) or '-'}).")
-    model.load_state_dict({key: state[key] for key in own})
-    return model
-
-
-def _has_excitation_weights(weights_path: str | Path) -> bool:
-    path = Path(weights_path)
-    if not path.is_file():
-        raise ConfigError(f"weights_path={path}: no such file (ImageNet weights cannot be downloaded here).")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    return any("excitation" in key for key in state)
+    def forward(self, images: torch.Tensor, domain: Domain) -> torch.Tensor:
+        if self.last_linear is None:
+            raise RuntimeError("This CSE-ResNet's classifier was removed (remove_classifier); use features().")
+        return self.last_linear(self.features(images, domain))
 
 
 def cse_resnet50(num_classes: int = 1000, *, weights_path: str | Path | None = None, reduction: int = 16) -> CSEResNet:
-    """CSE-ResNet-50 (SAKE Sec. 3.2) on the zoo's ResNet-50.
+    """CSE-ResNet-50 (SAKE Sec. 3.2), the official layout.
 
     Args:
         num_classes: width of the classifier (1000: the ImageNet head the teacher distils from).
-        weights_path: local ImageNet weights: a (C)SE-ResNet-50 state dict in this module's names (the
-            paper's initialisation), or a plain torchvision ResNet-50 state dict (loaded through the zoo's
-            ``load_local_weights``; the SE blocks then start from their random initialisation).
+        weights_path: ImageNet weights as downloaded: Cadene's ``se_resnet50-ce0d4300.pth`` (what the official
+            code starts from; its SE 1x1 convolutions become linear layers and the tag column starts at zero), or a
+            CSE-ResNet-50 state dict in the official names (the official ``cse_resnet50``'s). Converted by
+            :func:`networks.sbir.official.load_se_resnet_weights`.
         reduction: squeeze ratio of the SE blocks.
     """
-    plain_weights = weights_path is not None and not _has_excitation_weights(weights_path)
-    model = CSEResNet(resnet50(num_classes, weights_path=weights_path if plain_weights else None), reduction)
-    if weights_path is not None and not plain_weights:
-        load_cse_weights(model, weights_path)
+    model = CSEResNet(num_classes, RESNET50_BLOCKS, 64, reduction)
+    if weights_path is not None:
+        load_se_resnet_weights(model, weights_path)
     return model
 
 
 def cse_resnet(num_classes: int, *, blocks: Sequence[int] = (1, 1, 1, 1), width_per_group: int = 16,
                reduction: int = 16, weights_path: str | Path | None = None) -> CSEResNet:
-    """A reduced CSE-ResNet for CPU demos: torchvision's bottleneck ResNet with fewer blocks / narrower inner
-    convolutions; same 2048-d features, SE blocks and domain tag as CSE-ResNet-50 (``blocks=(3, 4, 6, 3)``,
-    ``width_per_group=64``). ``weights_path``: a CSE-ResNet state dict of the same shape (optional).
+    """A reduced CSE-ResNet for CPU demos: fewer bottlenecks and narrower inner convolutions, same layout, 2048-d
+    features, SE blocks and domain tag as CSE-ResNet-50 (``blocks=(3, 4, 6, 3)``, ``width_per_group=64``).
+    ``weights_path``: weights of the same shape, read as :func:`cse_resnet50` reads them (optional).
     """
-    if len(blocks) != 4 or min(blocks) < 1:
-        raise ConfigError(f"blocks={list(blocks)}: give four stage depths >= 1 (ResNet-50: [3, 4, 6, 3]).")
-    resnet = ResNet(Bottleneck, list(blocks), num_classes=num_classes, width_per_group=width_per_group)
-    model = CSEResNet(resnet, reduction)
-    return load_cse_weights(model, weights_path) if weights_path is not None else model
+    model = CSEResNet(num_classes, blocks, width_per_group, reduction)
+    if weights_path is not None:
+        load_se_resnet_weights(model, weights_path)
+    return model

@@ -13,7 +13,6 @@ from datamodules.writers.sketch_photo import write_official_semantic_mask
 from networks.sbir import (
     SakeHeads,
     cse_resnet,
-    cse_resnet50,
     distillation_loss,
     fit_itq,
     hamming_distances,
@@ -33,58 +32,76 @@ def tiny_net() -> torch.nn.Module:
 def test_domain_column_starts_at_zero_so_the_tag_changes_nothing(tiny_net: torch.nn.Module) -> None:
     images = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        assert torch.allclose(tiny_net(images, 0), tiny_net(images, 1), atol=1e-6)
+        assert torch.equal(tiny_net(images, 0), tiny_net(images, 1))
         excitation = tiny_net.excitations[0]
-        column = excitation.excite.weight.shape[1] - 1
-        assert torch.count_nonzero(excitation.excite.weight[:, column]) == 0
-        excitation.excite.weight[:, column] = 3.0
+        column = excitation.fc2.weight.shape[1] - 1
+        assert torch.count_nonzero(excitation.fc2.weight[:, column]) == 0
+        excitation.fc2.weight[:, column] = 3.0
         assert not torch.allclose(tiny_net(images, 0), tiny_net(images, 1))
         per_image = tiny_net(images, torch.tensor([0, 1]))
         assert torch.allclose(per_image[0], tiny_net(images[:1], 0)[0], atol=1e-5)
-        excitation.excite.weight[:, column] = 0.0
+        assert torch.allclose(per_image[1], tiny_net(images[1:], 1)[0], atol=1e-5)
+        excitation.fc2.weight[:, column] = 0.0
     assert tiny_net.features(images, 1).shape == (2, 2048)
     assert len(tiny_net.excitations) == 4
+    with pytest.raises(ValueError, match="3 tags for a batch of 2"):
+        tiny_net(images, torch.tensor([0, 1, 1]))
 
 
-def test_cse_resnet50_keeps_torchvision_names_and_loads_se_weights_without_the_tag(tmp_path: Path) -> None:
-    from torchvision.models import resnet50
+def test_the_backbone_has_the_official_caffe_layout(tiny_net: torch.nn.Module) -> None:
+    """Stride in the bottleneck's first 1x1 convolution, ceil-mode max-pool without padding, official names."""
+    pool = tiny_net.layer0.pool
+    assert (pool.kernel_size, pool.stride, pool.padding, pool.ceil_mode) == (3, 2, 0, True)
+    for stage, stride in zip(tiny_net.stages, (1, 2, 2, 2), strict=True):
+        first = stage[0]
+        assert first.conv1.stride == (stride, stride) and first.conv2.stride == (1, 1)
+        assert first.downsample[0].stride == (stride, stride)
+    names = set(tiny_net.state_dict())
+    assert {"layer0.conv1.weight", "layer2.0.se_module.fc1.weight", "layer2.0.se_module.fc2.bias",
+            "layer4.0.downsample.1.running_var", "last_linear.weight"} <= names
+    assert tiny_net.layer1[0].se_module.fc2.weight.shape == (256, 256 // 16 + 1)
+    # 224 -> 112 (conv) -> 56 (pool: ceil((112 - 3) / 2) + 1) -> 56, 28, 14, 7: AvgPool2d(7) = the global mean
+    maps = []
+    handle = tiny_net.layer4[-1].register_forward_hook(lambda _m, _i, output: maps.append(output.shape[-2:]))
+    with torch.no_grad():
+        tiny_net(torch.randn(1, 3, 224, 224), 0)
+    handle.remove()
+    assert maps == [(7, 7)]
 
-    plain = resnet50(weights=None)
-    plain_file = tmp_path / "resnet50.pth"
-    torch.save(plain.state_dict(), plain_file)
-    model = cse_resnet50(weights_path=plain_file)  # torchvision weights load through the zoo
-    assert torch.equal(model.resnet.conv1.weight, plain.conv1.weight)
-    assert torch.equal(model.resnet.layer3[2].bn3.running_var, plain.layer3[2].bn3.running_var)
-    assert sum(p.numel() for p in model.parameters()) == pytest.approx(28.1e6, rel=0.01)  # SE-ResNet-50: 28.1M
 
-    se_state = {key: value.clone() for key, value in model.state_dict().items()}
-    for key in [k for k in se_state if k.endswith("excitation.excite.weight")]:
-        se_state[key] = torch.randn_like(se_state[key][:, :-1])  # an SE-ResNet-50 file: no domain column
-    se_file = tmp_path / "se_resnet50.pth"
-    torch.save(se_state, se_file)
-    loaded = cse_resnet50(weights_path=se_file)
-    weight = loaded.resnet.layer1[0].bn3.excitation.excite.weight
-    assert torch.equal(weight[:, :-1], se_state["resnet.layer1.0.bn3.excitation.excite.weight"])
-    assert torch.count_nonzero(weight[:, -1]) == 0
-    with pytest.raises(ConfigError, match="no such file"):
-        cse_resnet50(weights_path=tmp_path / "missing.pth")
+def test_the_student_drops_the_classifier_it_was_initialised_from(tiny_net: torch.nn.Module) -> None:
+    import copy
+
+    net = copy.deepcopy(tiny_net)
+    classifier = net.remove_classifier()
+    assert classifier.out_features == 5 and net.last_linear is None
+    assert not any(name.startswith("last_linear") for name in net.state_dict())
+    with pytest.raises(RuntimeError, match="removed"):
+        net(torch.randn(1, 3, 32, 32), 0)
 
 
 @pytest.mark.parametrize("embedding_dim", [3, 8])
-def test_svd_initialisation_reproduces_the_classifier(embedding_dim: int) -> None:
+def test_svd_initialisation_reproduces_the_classifier_and_keeps_the_default_biases(embedding_dim: int) -> None:
+    """The official initialize_pretrained_model_hashing: embedding S_d V_d^T, head U_d; biases not from W."""
     torch.manual_seed(0)
     classifier = torch.nn.Linear(16, 5)
     heads = SakeHeads(16, embedding_dim, 5, 7)
+    biases = heads.embedding.bias.clone(), heads.distillation.bias.clone()
     heads.initialise_from_classifier(classifier)
-    features = torch.randn(4, 16)
-    _embedding, logits, benchmark = heads(features)
-    assert benchmark.shape == (4, 7)
-    if embedding_dim >= 5:  # full rank kept: the student's teacher-class logits equal the classifier's
-        assert torch.allclose(logits, classifier(features), atol=1e-4)
+    assert torch.equal(heads.embedding.bias, biases[0]) and torch.equal(heads.distillation.bias, biases[1])
+    assert heads.embedding.bias.abs().max() <= 1 / 16 ** 0.5 and heads.embedding.bias.abs().max() > 0  # nn.Linear's
+    rank = min(embedding_dim, 5)
+    head = heads.distillation.weight[:, :rank].double()
+    assert torch.allclose(head.T @ head, torch.eye(rank, dtype=torch.float64), atol=1e-6)  # U_d: orthonormal columns
+    singular = torch.linalg.svdvals(classifier.weight.detach().double())[:rank]
+    assert torch.allclose(heads.embedding.weight[:rank].double().norm(dim=1), singular, atol=1e-5)  # rows of S_d V_d^T
+    product = heads.distillation.weight @ heads.embedding.weight
+    if embedding_dim >= 5:  # full rank kept: the product is W itself
+        assert torch.allclose(product, classifier.weight, atol=1e-5)
     else:
-        weight = heads.distillation.weight @ heads.embedding.weight
-        best = torch.linalg.matrix_rank(weight)
-        assert int(best) == embedding_dim
+        assert int(torch.linalg.matrix_rank(product)) == embedding_dim
+    _embedding, logits, benchmark = heads(torch.randn(4, 16))
+    assert logits.shape == (4, 5) and benchmark.shape == (4, 7)
 
 
 def test_sake_loss_distils_photos_only_and_lambda_zero_is_plain_cross_entropy() -> None:

@@ -1,4 +1,4 @@
-"""sbir_map_precision against a straightforward per-query loop of SAKE's official evaluation."""
+"""sbir_map_precision against a per-query loop of SAKE's official evaluation (ties, Prec@k, VOC AP)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ from lightning_modules.retrieval_metrics import sbir_map_precision, sbir_per_que
 
 
 def loop_reference(distances: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray, k: int,
-                   top: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """One query at a time, VOC code as the official test script; ties: irrelevant photos first."""
+                   top: int | None, ties: str = "numpy") -> tuple[np.ndarray, np.ndarray]:
+    """One query at a time as the official test script (eval_AP_inner, VOCap, eval_precision): ranking by
+    np.argsort of the row (``numpy``), or by distance with irrelevant photos first at ties (``pessimistic``)."""
     aps, precisions = [], []
     for row, label in zip(distances, query_labels, strict=True):
         matches = gallery_labels == label
-        relevant = matches[np.lexsort((matches, row))]  # by distance; at ties irrelevant first
+        order = np.argsort(row.astype(np.float64)) if ties == "numpy" else np.lexsort((matches, row))
+        relevant = matches[order]
         positives = relevant.sum()
-        precisions.append(relevant[:k].sum() / k)
+        cut = min(k, len(row))
+        precisions.append(relevant[:cut].sum() / cut)
         ranked = relevant[:top] if top else relevant
         tp, fp = np.cumsum(ranked), np.cumsum(~ranked)
         denominator = min(top, positives) if top else positives
@@ -35,21 +38,47 @@ def loop_reference(distances: np.ndarray, query_labels: np.ndarray, gallery_labe
 
 
 @pytest.mark.parametrize(("k", "top"), [(100, None), (10, None), (200, 200), (5, 7)])
-def test_matches_the_per_query_loop(k: int, top: int | None) -> None:
+@pytest.mark.parametrize("ties", ["numpy", "pessimistic"])
+def test_matches_the_per_query_loop(k: int, top: int | None, ties: str) -> None:
     rng = np.random.default_rng(k)
     distances = rng.random((300, 400)).astype(np.float32)
-    distances[:, ::7] = np.round(distances[:, ::7], 1)  # ties, resolved pessimistically by both
+    distances[:, ::7] = np.round(distances[:, ::7], 1)  # ties
     query_labels, gallery_labels = rng.integers(0, 6, 300), rng.integers(0, 6, 400)
     gallery_labels[gallery_labels == 5] = 4  # class 5 has no photo: those queries score AP 0
-    aps, precisions = sbir_per_query(distances, query_labels, gallery_labels, k, top)
-    ref_aps, ref_precisions = loop_reference(distances, query_labels, gallery_labels, k, top)
+    aps, precisions = sbir_per_query(distances, query_labels, gallery_labels, k, top, ties)
+    ref_aps, ref_precisions = loop_reference(distances, query_labels, gallery_labels, k, top, ties)
     np.testing.assert_allclose(aps, ref_aps, atol=1e-12)
     np.testing.assert_allclose(precisions, ref_precisions, atol=1e-12)
     mean_ap, precision = sbir_map_precision(torch.from_numpy(distances), torch.from_numpy(query_labels),
-                                            torch.from_numpy(gallery_labels), k, top)
+                                            torch.from_numpy(gallery_labels), k, top, ties=ties)
     assert mean_ap == pytest.approx(ref_aps.mean()) and precision == pytest.approx(ref_precisions.mean())
-    per_class = sbir_map_precision(distances, query_labels, gallery_labels, k, top, average="class")[0]
+    per_class = sbir_map_precision(distances, query_labels, gallery_labels, k, top, average="class", ties=ties)[0]
     assert per_class == pytest.approx(np.mean([ref_aps[query_labels == c].mean() for c in np.unique(query_labels)]))
+
+
+def test_hamming_ties_follow_numpys_argsort_as_the_official_script() -> None:
+    """Integer (Hamming) distances: nearly every relevant photo ties with irrelevant ones; the official order is
+    np.argsort's, which gives credit the pessimistic rule withholds."""
+    rng = np.random.default_rng(1)
+    distances = rng.integers(0, 9, (120, 500)).astype(np.float32)
+    query_labels, gallery_labels = rng.integers(0, 4, 120), rng.integers(0, 4, 500)
+    official = sbir_per_query(distances, query_labels, gallery_labels, 100)
+    np.testing.assert_allclose(official, loop_reference(distances, query_labels, gallery_labels, 100, None),
+                               atol=1e-12)
+    pessimistic = sbir_per_query(distances, query_labels, gallery_labels, 100, ties="pessimistic")
+    assert (official[0] >= pessimistic[0] - 1e-12).all() and official[0].mean() > pessimistic[0].mean()
+    with pytest.raises(ValueError, match="ties='random'"):
+        sbir_per_query(distances, query_labels, gallery_labels, ties="random")
+
+
+def test_precision_at_k_of_a_gallery_smaller_than_k_divides_by_the_gallery_size() -> None:
+    """The official eval_precision: top = min(top, gallery size)."""
+    gallery_labels = np.array([0, 0, 0, 1, 1])
+    distances = np.array([[0.0, 0.1, 0.2, 1.0, 1.1]])
+    _, precision = sbir_map_precision(distances, np.array([0]), gallery_labels, precision_k=100)
+    assert precision == pytest.approx(3 / 5)  # not 3 / 100
+    _, precision = sbir_map_precision(distances, np.array([0]), gallery_labels, precision_k=2)
+    assert precision == 1.0
 
 
 def test_perfect_and_reversed_rankings() -> None:

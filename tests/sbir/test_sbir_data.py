@@ -1,4 +1,4 @@
-"""Sketch/photo data: layout, zero-shot split, mixed batches, augmentation and the bad inputs of issue 18."""
+"""Sketch/photo data: layout, zero-shot split, mixed batches and epoch length, augmentation, bad inputs."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from datamodules.sbir import SketchPhotoDataModule
+from datamodules.sbir.sampling import MixedDomainBatchSampler, domain_batch_sizes
 from datamodules.sbir.transforms import SakeRandomAffine
 from datamodules.writers.sketch_photo import taxonomy_mask, write_sketch_photo_dataset
 from visionsuite.errors import DatasetError
@@ -56,6 +57,26 @@ def test_batches_follow_the_tuberlin_ratio_and_the_epoch_seed(tiny_root: Path) -
     assert list(sampler) == first
     sampler.set_epoch(1)
     assert list(sampler) != first
+
+
+def test_an_epoch_ends_when_the_shorter_domain_runs_out_as_the_official_zip_of_two_loaders() -> None:
+    """train_cse_resnet_sketchy_ext.py: zip(sketch loader of 40 // 3, photo loader of 2 * (40 // 3)), no drop_last."""
+    assert domain_batch_sizes(40, 0.3333333333) == (13, 26) and domain_batch_sizes(40, 0.1) == (4, 36)
+    assert domain_batch_sizes(30, 0.3333333333) == (10, 20)  # the demo
+    # Sketchy-sized seen split: the photos (26 a batch) run out first; the longer rule took 4,645 batches
+    sketchy = MixedDomainBatchSampler(range(60_385), range(60_385, 60_385 + 58_400), 13, 26)
+    assert len(sketchy) == 2247
+    sampler = MixedDomainBatchSampler(range(10), range(10, 17), 2, 3, seed=4)  # 5 sketch, 3 photo batches
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 3
+    sketches = [index for batch in batches for index in batch if index < 10]
+    photos = [index for batch in batches for index in batch if index >= 10]
+    assert sorted(photos) == list(range(10, 17))  # the shorter domain is seen exactly once
+    assert len(sketches) == len(set(sketches)) == 6  # the longer one partly, without repeats
+    assert [len(batch) for batch in batches] == [5, 5, 3]  # the last photo batch is short (1 photo)
+    assert list(sampler) == batches
+    sampler.set_epoch(1)
+    assert list(sampler) != batches
 
 
 def test_without_split_file_the_choice_is_deterministic(tmp_path: Path) -> None:

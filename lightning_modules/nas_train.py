@@ -16,9 +16,11 @@ from torch.nn import functional as F
 
 from lightning_modules.classification import accuracy_metrics, log_evaluation_step, log_training_step
 from networks.nas import NetworkCIFAR, NetworkImageNet, count_parameters_m, resolve_genotype
+from networks.nas.official import OfficialKeyConverter, official_description
 from visionsuite.complexity import count_multiply_adds
 from visionsuite.errors import ConfigError
 from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite
+from visionsuite.official_weights import OfficialFormat
 
 NETWORKS = ("cifar", "imagenet")
 
@@ -33,6 +35,8 @@ class GenotypeClassifier(SuiteModule):
         init_channels: C, the channels of the first cell.
         layers: number of cells.
         auxiliary_weight: weight of the auxiliary-head loss; 0 disables the head.
+        auxiliary_batchnorm: ``BatchNorm2d(768)`` after the ImageNet auxiliary head's 2x2 convolution, as in
+            P-DARTS's model.py (DARTS's and PC-DARTS's have none); ImageNet network only.
         drop_path_prob: final drop-path rate (reached at the last epoch).
         label_smoothing: cross-entropy label smoothing (0.1 on ImageNet).
         input_size: image side used by ``mode=summary`` to count multiply-adds.
@@ -50,6 +54,7 @@ class GenotypeClassifier(SuiteModule):
         layers: int = 20,
         in_channels: int = 3,
         auxiliary_weight: float = 0.4,
+        auxiliary_batchnorm: bool = False,
         drop_path_prob: float = 0.3,
         label_smoothing: float = 0.0,
         input_size: int = 32,
@@ -62,6 +67,9 @@ class GenotypeClassifier(SuiteModule):
             raise ConfigError(f"model.network={network!r}: use one of {', '.join(NETWORKS)}.")
         if not 0.0 <= drop_path_prob < 1.0:
             raise ConfigError(f"model.drop_path_prob={drop_path_prob}: must be in [0, 1).")
+        if auxiliary_batchnorm and network != "imagenet":
+            raise ConfigError("model.auxiliary_batchnorm=true applies to model.network=imagenet (P-DARTS's ImageNet "
+                              "auxiliary head); the CIFAR auxiliary head always has its BatchNorm2d(768).")
         resolved = resolve_genotype(genotype)
         self.save_hyperparameters(ignore=["optimizer", "scheduler", "genotype"])
         self.hparams["genotype"] = resolved.to_dict()  # the checkpoint carries the architecture itself
@@ -70,7 +78,8 @@ class GenotypeClassifier(SuiteModule):
             self.net: nn.Module = NetworkCIFAR(init_channels, num_classes, layers, auxiliary, resolved,
                                                in_channels=in_channels)
         else:
-            self.net = NetworkImageNet(init_channels, num_classes, layers, auxiliary, resolved)
+            self.net = NetworkImageNet(init_channels, num_classes, layers, auxiliary, resolved,
+                                       in_channels=in_channels, auxiliary_batchnorm=auxiliary_batchnorm)
         self.train_metrics = accuracy_metrics(num_classes, "train/")
         self.val_metrics = accuracy_metrics(num_classes, "val/")
         self.test_metrics = accuracy_metrics(num_classes, "test/")
@@ -106,6 +115,11 @@ class GenotypeClassifier(SuiteModule):
 
     def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, targets, label_smoothing=self.hparams.label_smoothing)
+
+    def official_format(self) -> OfficialFormat:
+        """The authors' released evaluation networks (DARTS ``cnn/model.py``, PC-DARTS and P-DARTS ``model.py``):
+        ``ckpt_path=<cifar10_model.pt | imagenet_model.pt>`` with this experiment's genotype."""
+        return OfficialFormat(self.net, OfficialKeyConverter(self.net), official_description(self.net))
 
     def size_report(self) -> dict[str, float]:
         """Parameters (auxiliary head excluded, as the papers count) and multiply-adds of one image."""

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment", required=True, help="the experiment whose network the file holds")
     parser.add_argument("--out", required=True, type=Path, help="the suite checkpoint to write (.ckpt)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. model.genotype=DARTS_V2")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides may follow the options, as the usage line shows
     try:
         written = convert(args.official, args.experiment, args.out, args.overrides)
     except VisionSuiteError as error:

@@ -11,7 +11,10 @@ the network is filled, with equal shapes; otherwise one error names the file and
 side.
 
 A converter is a function ``(official key, tensor) -> (suite key, tensor)`` or ``None`` for a key it does not
-know; most are pure renames, some reshape (a 1x1 convolution that the suite holds as a linear layer).
+know; most are pure renames, some reshape (a 1x1 convolution that the suite holds as a linear layer). A converter
+may also have a method ``advise(key) -> str | None``: given the first unmatched key on either side, it says which
+option fits the file (e.g. ``set model.auxiliary_batchnorm=true``), and the error says that instead of the generic
+advice.
 """
 
 from __future__ import annotations
@@ -153,9 +156,12 @@ def convert_state_dict(official: Mapping[str, torch.Tensor], network: nn.Module,
             name = mismatched[0]
             problems.append(f"`{origin[name]}` has shape {tuple(converted[name].shape)} but the network's `{name}` "
                             f"has {tuple(expected[name].shape)}")
-        raise OfficialWeightsError(
-            f"{source} does not fit {type(network).__name__}{what}: {'; '.join(problems)}. Check that the file is "
-            "the official checkpoint of this experiment's network (same architecture, classes and options).")
+        advise = getattr(convert_key, "advise", None)
+        advice = [] if advise is None else [text for text in dict.fromkeys(map(advise, unplaced[:1] + missing[:1]))
+                                            if text]
+        fix = " ".join(advice) or ("Check that the file is the official checkpoint of this experiment's network "
+                                   "(same architecture, classes and options).")
+        raise OfficialWeightsError(f"{source} does not fit {type(network).__name__}{what}: {'; '.join(problems)}. {fix}")
     return {name: converted[name].to(dtype=expected[name].dtype) for name in expected}
 
 

@@ -150,23 +150,32 @@ class AuxiliaryHeadCIFAR(nn.Module):
 class AuxiliaryHeadImageNet(nn.Module):
     """Auxiliary classifier of the ImageNet network.
 
-    ReLU, AvgPool 5 stride 2 (no padding), 1x1 conv 128, BN, ReLU, 2x2 conv 768, ReLU, Linear: no BN
-    after the 768-channel conv, as in the official DARTS code. The official code comments "input size
-    14x14", but in :class:`NetworkImageNet` the head follows the second reduction cell, so a 224x224
+    ReLU, AvgPool 5 stride 2 (no padding), 1x1 conv 128, BN, ReLU, 2x2 conv 768, [BN,] ReLU, Linear. The official
+    DARTS code (quark0/darts cnn/model.py, copied by PC-DARTS) has no BN after the 768-channel conv (it is commented
+    out there); P-DARTS's model.py (chenxin061/pdarts) has one: ``batchnorm=True``. The official code comments
+    "input size 14x14", but in :class:`NetworkImageNet` the head follows the second reduction cell, so a 224x224
     image gives it 7x7 features (-> 2x2 after pooling -> 1x1 after the 2x2 conv).
+
+    Args:
+        C: channels of the features it reads.
+        num_classes: output classes.
+        batchnorm: ``BatchNorm2d(768)`` after the 2x2 convolution (P-DARTS).
     """
 
-    def __init__(self, C: int, num_classes: int) -> None:
+    def __init__(self, C: int, num_classes: int, batchnorm: bool = False) -> None:
         super().__init__()
-        self.features = nn.Sequential(
+        layers: list[nn.Module] = [
             nn.ReLU(inplace=False),
             nn.AvgPool2d(5, stride=2, padding=0, count_include_pad=False),
             nn.Conv2d(C, 128, 1, bias=False),
             nn.BatchNorm2d(128),
             nn.ReLU(inplace=True),
             nn.Conv2d(128, 768, 2, bias=False),
-            nn.ReLU(inplace=True),
-        )
+        ]
+        if batchnorm:
+            layers.append(nn.BatchNorm2d(768))
+        layers.append(nn.ReLU(inplace=True))
+        self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(768, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -287,6 +296,8 @@ class NetworkImageNet(_GenotypeNetwork):
         auxiliary: add the auxiliary head after cell ``2 * layers // 3`` (needs 224x224-sized inputs).
         genotype: a Genotype, a published name, a path to a genotype.json or a mapping.
         in_channels: image channels.
+        auxiliary_batchnorm: ``BatchNorm2d(768)`` after the auxiliary head's 2x2 convolution, as in P-DARTS's
+            model.py (DARTS's and PC-DARTS's have none); see :class:`AuxiliaryHeadImageNet`.
     """
 
     def __init__(
@@ -297,6 +308,7 @@ class NetworkImageNet(_GenotypeNetwork):
         auxiliary: bool,
         genotype: GenotypeSpec,
         in_channels: int = 3,
+        auxiliary_batchnorm: bool = False,
     ) -> None:
         super().__init__()
         self.genotype = resolve_genotype(genotype)
@@ -316,7 +328,9 @@ class NetworkImageNet(_GenotypeNetwork):
         C_auxiliary, C_final = self._build_cells(
             self.genotype, C, layers, C_prev_prev=C, C_prev=C, reduction_prev=True
         )
-        self.auxiliary_head = AuxiliaryHeadImageNet(C_auxiliary, num_classes) if auxiliary else None
+        self.auxiliary_head = (
+            AuxiliaryHeadImageNet(C_auxiliary, num_classes, batchnorm=auxiliary_batchnorm) if auxiliary else None
+        )
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(C_final, num_classes)
 

@@ -92,3 +92,16 @@ def test_lightning_checkpoints_are_told_apart_from_official_files() -> None:
     assert is_lightning_checkpoint({"state_dict": {}, "visionsuite": {"format": 1}})
     assert not is_lightning_checkpoint({"state_dict": {}, "epoch": 3})
     assert not is_lightning_checkpoint({"conv.weight": torch.zeros(1)})
+
+
+def test_files_from_before_batchnorm_counters_load_with_zero_counters(tmp_path: Path) -> None:
+    # PyTorch < 0.4.1 saved BatchNorm without num_batches_tracked (DARTS's released models, Cadene's SE-ResNet-50).
+    official = {name: tensor for name, tensor in Official().state_dict().items() if "num_batches_tracked" not in name}
+    path = write_official_file(tmp_path / "old.pt", official)
+    suite = Suite()
+    suite.stem[1].num_batches_tracked.fill_(7)
+    load_official_file(suite, path, TO_SUITE)
+    assert int(suite.stem[1].num_batches_tracked) == 0
+    assert list(read_official_weights(path))[:6] == ["features.0.weight", "features.0.bias", "features.1.weight",
+                                                      "features.1.bias", "features.1.running_mean",
+                                                      "features.1.running_var"]

@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     except VisionSuiteError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         return 2
-    print(f"wrote {written}: python run.py experiment={args.experiment} mode=test ckpt_path={written}")
+    command = " ".join(["python run.py", f"experiment={args.experiment}", *args.overrides, "mode=test",
+                        f"ckpt_path={written}"])
+    print(f"wrote {written}; evaluate it with: {command}")
     return 0
 
 

@@ -115,8 +115,26 @@ def unwrap_state_dict(loaded: Any, path: str | Path) -> dict[str, torch.Tensor]:
         raise OfficialWeightsError(f"{path} holds no state dict (found {type(loaded).__name__}).")
     names = [str(key) for key in state]
     if all(name.startswith(DATA_PARALLEL_PREFIX) for name in names):
-        return {name[len(DATA_PARALLEL_PREFIX):]: tensor for name, tensor in state.items()}
-    return dict(state)
+        state = {name[len(DATA_PARALLEL_PREFIX):]: tensor for name, tensor in state.items()}
+    return with_batch_counters(state)
+
+
+def with_batch_counters(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with a zero ``num_batches_tracked`` beside every BatchNorm that has none, in place after its
+    ``running_var``.
+
+    Files saved before PyTorch 0.4.1 have no such counter (DARTS's released models, Cadene's 2017
+    ``se_resnet50-ce0d4300.pth``); ``BatchNorm2d`` itself fills it with 0 when it loads them, and so does this. The
+    counter only matters for ``momentum=None``, which none of the papers' networks uses.
+    """
+    completed: dict[str, torch.Tensor] = {}
+    for name, tensor in state.items():
+        completed[name] = tensor
+        if name.endswith(".running_var"):
+            counter = name[: -len("running_var")] + "num_batches_tracked"
+            if counter not in state:
+                completed[counter] = torch.tensor(0, dtype=torch.long)
+    return completed
 
 
 def read_official_weights(path: str | Path) -> dict[str, torch.Tensor]:
@@ -197,4 +215,4 @@ def _all_tensors(state: Mapping[Any, Any]) -> bool:
 
 __all__ = ["KeyConverter", "OfficialFormat", "OfficialWeightsError", "convert_state_dict", "is_lightning_checkpoint",
            "load_converted", "load_file", "load_official_file", "read_official_weights", "rename_by_prefix",
-           "unwrap_state_dict"]
+           "unwrap_state_dict", "with_batch_counters"]

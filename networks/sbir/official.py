@@ -18,7 +18,6 @@ Two files matter, each with one converter (``visionsuite.official_weights`` does
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -62,20 +61,6 @@ convert_sake_student_key = rename_by_prefix({
 })
 
 
-def with_batch_counters(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``state`` with a zero ``num_batches_tracked`` beside every BatchNorm that has none.
-
-    Files saved before PyTorch 0.4.1 (Cadene's 2017 ``se_resnet50-ce0d4300.pth``) have no such counter;
-    ``BatchNorm2d`` fills it with 0 when it loads them, and so does this (the counter only matters when
-    ``momentum=None``, which no SAKE network uses).
-    """
-    completed = dict(state)
-    for name in state:
-        if name.endswith(".running_mean"):
-            completed.setdefault(name[: -len("running_mean")] + "num_batches_tracked", torch.tensor(0))
-    return completed
-
-
 def load_se_resnet_weights(network: nn.Module, weights_path: str | Path) -> None:
     """Load Cadene's ``se_resnet50-ce0d4300.pth`` as downloaded (or a CSE-ResNet state dict in the official names)
     into ``network`` (strict: one error names the first key that does not fit)."""
@@ -84,9 +69,9 @@ def load_se_resnet_weights(network: nn.Module, weights_path: str | Path) -> None
         raise OfficialWeightsError(f"weights_path={path}: no such file. Download {SE_RESNET50_URL} (the official code's "
                           "ImageNet SE-ResNet-50) on a machine with internet and give its local path; nothing is "
                           "downloaded at run time.")
-    load_converted(network, with_batch_counters(read_official_weights(path)), convert_se_resnet_key, source=path,
+    load_converted(network, read_official_weights(path), convert_se_resnet_key, source=path,
                    description=SE_RESNET50_DESCRIPTION)
 
 
 __all__ = ["SAKE_STUDENT_DESCRIPTION", "SE_RESNET50_DESCRIPTION", "SE_RESNET50_URL", "convert_sake_student_key",
-           "convert_se_resnet_key", "load_se_resnet_weights", "with_batch_counters"]
+           "convert_se_resnet_key", "load_se_resnet_weights"]

@@ -52,13 +52,15 @@ def _fail(message: str) -> None:
 
 
 def _before_hydra(argv: list[str]) -> list[str]:
-    """``resume=`` expansion and ``mode=show_phases`` (which exits here, creating no run directory)."""
+    """``resume=`` expansion, ``mode=show_phases`` (which exits here, creating no run directory) and the check that
+    a chain's command-line overrides reach its phases (a failure creates no run directory either)."""
     argv = expand_resume_argument(argv)
     if cli.SHOW_PHASES in argv[1:]:
         if any(arg.startswith("-") for arg in argv[1:]):
             raise ConfigError("mode=show_phases takes overrides only (no -m / --cfg / other flags).")
         cli.show_phases_of(argv, CONFIG_DIR)
         raise SystemExit(0)
+    cli.check_chain_overrides(argv, CONFIG_DIR)
     return argv
 
 

@@ -3,6 +3,8 @@
 * ``resume=<run dir>`` puts the run's saved overrides back on the command line (``visionsuite.resume``); a run that
   finished is not run again (exit code 0, nothing touched).
 * ``mode=show_phases`` prints each phase's effective config and exits, without creating a run directory.
+* A chain's command-line overrides are checked against its phases before Hydra starts
+  (:func:`check_chain_overrides`): one that reaches no phase stops the run with one ``error:`` line.
 * A mistyped key (``trainer.max_epoch=2``) gets one message with the closest keys the config has
   ("did you mean `trainer.max_epochs`?") instead of Hydra's advice to add it with ``+``: while Hydra composes
   the config its error output is held back (:class:`HeldStderr`), and released unchanged unless it is an
@@ -124,8 +126,8 @@ def unknown_key_message(hydra_output: str, overrides: list[str], config_dir: Pat
     phases = phases_with_key(cfg, key, config_dir)
     if phases:
         return (f"`{key}` is a key of this chain's phases ({', '.join(phases)}), not of the chain's own config: write "
-                f"++{key}=... to set it in every phase that has it, or put it in phases.<name>.overrides for one "
-                "phase (`mode=show_phases` prints what each phase runs).")
+                f"++{key}=... to set it in the phases that have it (a warning names any other phase), or put it in "
+                "phases.<name>.overrides for one phase (`mode=show_phases` prints what each phase runs).")
     suggestions = closest_keys(key, flat_keys(cfg))
     hint = f" Did you mean {' or '.join(f'`{name}`' for name in suggestions)}?" if suggestions else ""
     return (f"`{key}` is not a key of this config.{hint} (To add a new key on purpose, write +{key}=...; "
@@ -171,6 +173,35 @@ def closest_keys(key: str, known: Iterable[str], count: int = 3) -> list[str]:
     if close:
         return [f"{parent}.{name}" if parent else name for name in close]
     return difflib.get_close_matches(key, known, n=count, cutoff=0.75)
+
+
+def check_chain_overrides(argv: list[str], config_dir: Path) -> None:
+    """Before Hydra starts a chain: every phase composes with the command-line overrides that reach it, and every
+    override reaches a phase (:func:`visionsuite.phases.plan_overrides`); else :class:`ConfigError`, so a chain
+    that cannot run stops before its run directory is made, as a bad key does.
+
+    Runs with flags (``-m``, ``--cfg``, ``--help``) and overrides Hydra itself refuses are left to Hydra (a
+    multirun's jobs make the same check when they start); a config without ``phases`` has nothing to check.
+    """
+    from hydra.core.global_hydra import GlobalHydra
+
+    from visionsuite.phases import plan_overrides
+
+    overrides = argv[1:]
+    if any(arg.startswith("-") for arg in overrides):
+        return
+    try:
+        cfg = compose_for(config_dir, overrides)
+    except Exception:  # noqa: BLE001 (Hydra reports a bad override itself, with the key suggestions above)
+        GlobalHydra.instance().clear()
+        return
+    try:
+        if cfg.get("phases"):
+            with open_dict(cfg):
+                del cfg["hydra"]
+            plan_overrides(cfg)
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def show_phases_of(argv: list[str], config_dir: Path, stream: TextIO | None = None) -> None:

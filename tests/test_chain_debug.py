@@ -45,8 +45,7 @@ CLI_CHAIN = "logit_defense_digits"
 PAPER_DEFAULT = {"pfs_resnet56_cifar10"}
 # Known failure of the experiment itself, not of debug=fast: the refine phase's cosine scheduler inherits the
 # `milestones` of classify_imagenet's step schedule and CosineAnnealingLR refuses it.
-BROKEN = {"augrefine_resnet50_imagenet": "augrefine_refine_imagenet passes classify_imagenet's scheduler "
-                                         "milestones to CosineAnnealingLR"}
+BROKEN: dict[str, str] = {}  # chain -> why it cannot run yet (an expected failure that flags its fix)
 
 
 def shrink(chain: str) -> list[str]:

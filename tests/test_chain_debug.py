@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from datamodules.writers import write_cifar10, write_cifar100, write_image_folder
 from tests.helpers import CONFIG_DIR, compose_config, run_cli
 from visionsuite.phases import plan_overrides
-from visionsuite.pipeline import run
+from visionsuite.pipeline import optimized_metric, run
 
 EXPERIMENTS = CONFIG_DIR / "experiment"
 PAPER_DATASETS = ("cifar10", "cifar100", "imagenet")
@@ -126,6 +126,10 @@ def assert_every_phase_ran_and_handed_on(chain_dir: Path, phases: dict) -> dict[
     return results
 
 
+def make_chain_root(chain: str, tmp_path: Path):
+    return compose_config([f"experiment={chain}"], tmp_path / "root", data_dir=tmp_path / "data")
+
+
 def run_chain(chain: str, *overrides: str, output_dir: Path, data_dir: Path) -> tuple[dict, dict]:
     cfg = compose_config([f"experiment={chain}", "debug=fast", *shrink(chain), *overrides], output_dir,
                          data_dir=data_dir)
@@ -138,7 +142,12 @@ def run_chain(chain: str, *overrides: str, output_dir: Path, data_dir: Path) -> 
 def test_demo_chain_runs_one_batch_of_every_phase(chain: str, tmp_path: Path, one_torch_thread) -> None:
     result, phases = run_chain(chain, output_dir=tmp_path / "run", data_dir=tmp_path / "data")
     results = assert_every_phase_ran_and_handed_on(tmp_path / "run", phases)
-    assert result["metrics"] == results[list(phases)[-1]]["metrics"]
+    last = results[list(phases)[-1]]
+    assert result["metrics"] == last["metrics"]
+    # What a sweeper optimises is the last phase's metric, not the one the chain's first experiment monitors.
+    assert result["optimized_metric"] == last["optimized_metric"]
+    if last["optimized_metric"] in result["metrics"]:
+        assert optimized_metric(make_chain_root(chain, tmp_path), result) == result["metrics"][last["optimized_metric"]]
     for name in phases:  # loggers stay on under debug=fast (Lightning's fast_dev_run turns them off)
         assert (tmp_path / "run" / name / "csv" / "metrics.csv").is_file(), name
 

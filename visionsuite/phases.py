@@ -107,6 +107,7 @@ def run_phases(cfg: DictConfig) -> dict[str, Any]:
         "mode": "phases",
         "output_dir": str(run_dir),
         "metrics": last_result.get("metrics", {}),
+        "optimized_metric": last_result.get("optimized_metric", cfg.get("optimized_metric")),
         "artifacts": {f"{phase}.{key}": path for phase, items in artifacts.items() for key, path in items.items()},
         "phases": report,
     }

@@ -112,6 +112,7 @@ def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
         "metrics": dict(sorted({**metrics, **_numbers(trainer.callback_metrics)}.items())),
         "artifacts": _artifacts(trainer, model, output_dir, datamodule),
         "headline": list(getattr(model, "headline_artifacts", ())),
+        "optimized_metric": cfg.get("optimized_metric"),
         "notes": {**_selection_notes(cfg, mode, datamodule), **dict(getattr(model, "summary_notes", {}) or {})},
     }
     if trainer.is_global_zero:
@@ -144,7 +145,7 @@ def optimized_metric(cfg: DictConfig, result: dict[str, Any]) -> float | None:
     A metric that was not logged is an error under an optimising sweeper (it would have nothing to optimise)
     and a warning otherwise (a single run, or a plain multirun whose return values nobody reads).
     """
-    name = cfg.get("optimized_metric")
+    name = result.get("optimized_metric", cfg.get("optimized_metric"))  # a chain's: its last phase's
     if not name:
         return None
     metrics = result.get("metrics", {})

@@ -1,0 +1,57 @@
+"""Every experiment composes to the values it had when the snapshot was taken, key by key.
+
+``tests/fixtures/experiment_configs.json`` holds every experiment's resolved config (``python -m
+tests.experiment_snapshot`` writes it). A change to ``conf/`` that reorganises files (families, templates, injected
+networks) must leave every value where it was, or name the change below: ``MOVED`` maps an old key of some
+experiments to the key that now holds the same value (a constructor argument that moved into ``model.net``);
+``CHANGED`` names keys whose value (or presence) changed on purpose, each with the reason. Patterns are full-match
+regular expressions over experiment names and dotted keys.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.experiment_snapshot import SNAPSHOT, composed, experiment_names, flat_values
+
+#: (experiment pattern, old key pattern, new key template): the value moved, unchanged, to another key.
+MOVED: list[tuple[str, str, str]] = [
+]
+
+#: (experiment pattern, key pattern, why its value or presence changed on purpose).
+CHANGED: list[tuple[str, str, str]] = [
+]
+
+
+def _expected() -> dict[str, dict]:
+    return json.loads(SNAPSHOT.read_text())
+
+
+def _moved(experiment: str, key: str) -> str:
+    for experiments, pattern, template in MOVED:
+        if re.fullmatch(experiments, experiment) and re.fullmatch(pattern, key):
+            return re.sub(pattern, template, key)
+    return key
+
+
+def _changed(experiment: str, key: str) -> bool:
+    return any(re.fullmatch(experiments, experiment) and re.fullmatch(pattern, key)
+               for experiments, pattern, _ in CHANGED)
+
+
+def test_the_snapshot_names_every_experiment_users_can_type() -> None:
+    assert sorted(_expected()) == experiment_names()
+
+
+@pytest.mark.parametrize("experiment", sorted(json.loads(SNAPSHOT.read_text())) if SNAPSHOT.is_file() else [])
+def test_every_experiment_composes_to_its_snapshot(experiment: str) -> None:
+    before = _expected()[experiment]
+    after = flat_values(composed(experiment))
+    expected = {_moved(experiment, key): value for key, value in before.items() if not _changed(experiment, key)}
+    actual = {key: value for key, value in after.items() if not _changed(experiment, key)}
+    differences = [f"{key}: {expected.get(key, '<absent>')!r} -> {actual.get(key, '<absent>')!r}"
+                   for key in sorted(set(expected) | set(actual)) if expected.get(key, "<absent>") != actual.get(key, "<absent>")]
+    assert not differences, f"{experiment}: " + "; ".join(differences[:20])

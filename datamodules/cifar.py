@@ -335,7 +335,8 @@ class CIFARDataModule(ClassificationDataModule):
             self._dataset(train=False, transform=None, download=True)
 
     def check_data(self) -> None:
-        self.dataset_class.check_files(self.data_dir)
+        if not self.download:  # with data.download=true the files are fetched in prepare_data
+            self.dataset_class.check_files(self.data_dir)
 
     def build_train_dataset(self, transform: Transform | None) -> Dataset:
         return self._dataset(train=True, transform=transform)

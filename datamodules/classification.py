@@ -21,12 +21,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.augment import Augmentation, AugmentContext, PairedViews
 from datamodules.sampling import epoch_seeded_train_loader
+from visionsuite.datamodule import SuiteDataModule
 from visionsuite.errors import ConfigError
 from visionsuite.module import plain
 
@@ -67,7 +67,7 @@ def _check_positive_int(value: Any, key: str) -> int:
     return value
 
 
-class ClassificationDataModule(pl.LightningDataModule, ABC):
+class ClassificationDataModule(SuiteDataModule, ABC):
     """Shared machinery of the classification DataModules (see the module docstring for the split modes).
 
     Subclasses set :attr:`num_classes`, :attr:`in_channels` and :attr:`image_size` in ``__init__`` (no data

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
@@ -41,6 +40,7 @@ from datamodules.detection_transforms import (
     TrainCollate,
 )
 from datamodules.sampling import epoch_seeded_train_loader
+from visionsuite.datamodule import SuiteDataModule
 from visionsuite.errors import ConfigError, DatasetError
 
 log = logging.getLogger(__name__)
@@ -289,7 +289,7 @@ class ImageFolderDataset(Dataset):
         }
 
 
-class CocoDataModule(pl.LightningDataModule):
+class CocoDataModule(SuiteDataModule):
     """COCO-format detection data with the CenterNet training augmentation (see the module docstring).
 
     Args:

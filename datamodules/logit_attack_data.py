@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
+from visionsuite.datamodule import SuiteDataModule
 from visionsuite.errors import ConfigError, DatasetError
 
 SPLITS = ("train", "val", "test")
@@ -85,7 +86,7 @@ class ShardImages(Dataset):
                 "label": torch.as_tensor([int(label) for _, label in items], dtype=torch.int64)}
 
 
-class AttackImagesDataModule(pl.LightningDataModule):
+class AttackImagesDataModule(SuiteDataModule):
     """The images the attack phase attacks, in pixel space, one pending shard per batch.
 
     Args:

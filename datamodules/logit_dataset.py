@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.sampling import epoch_seeded_train_loader
 from datamodules.writers.logit_dataset import FORMAT_NAME, MANIFEST, SHARD_ARRAYS, shard_name
+from visionsuite.datamodule import SuiteDataModule
 from visionsuite.errors import ConfigError, DatasetError
 
 
@@ -128,7 +129,7 @@ class PredictRecords(Dataset):
         return {key: value[row] for key, value in self.arrays.items()}
 
 
-class LogitDataModule(pl.LightningDataModule):
+class LogitDataModule(SuiteDataModule):
     """The defender's data: logits only (plus the test images when an adaptive attack is evaluated).
 
     Args:

@@ -183,3 +183,34 @@ def test_every_datamodule_family_trains_from_the_epoch_seeded_loader(tmp_path: P
         loader = datamodule.train_dataloader()
         assert isinstance(loader, EpochSeededDataLoader) and isinstance(loader.sampler, EpochSeededRandomSampler)
         assert not loader.persistent_workers  # fresh workers seeded from (seed, epoch) every epoch
+
+
+def test_a_network_argument_error_is_named_by_its_config_key() -> None:
+    # Networks raise plain ValueError naming their argument; the config layer adds the key path the user typed.
+    from omegaconf import OmegaConf
+
+    from visionsuite.errors import ConfigError
+    from visionsuite.instantiate import build
+
+    cfg = OmegaConf.create({"model": {"_target_": "torch.nn.Sequential", "net": {
+        "_target_": "torchvision.models.resnet.ResNet", "block": "x", "layers": [1], "num_classes": 3,
+        "replace_stride_with_dilation": [True, False]}}})
+    with pytest.raises(ConfigError, match=r"^model\.net\.replace_stride_with_dilation should be None or a 3-element"):
+        build(cfg.model, "model")
+    cfg.model.net = {"_target_": "torch.nn.Dropout", "p": 1.5}  # a message that does not start with an argument
+    with pytest.raises(ConfigError, match=r"^`model\.net` \(torch\.nn\.Dropout\): dropout probability"):
+        build(cfg.model, "model")
+
+
+def test_the_core_imports_no_method_package() -> None:
+    # visionsuite/ is the shared machinery: a method registers itself (configs name its functions), never the reverse.
+    import ast
+
+    method_packages = {"networks", "lightning_modules", "datamodules", "metrics", "callbacks"}
+    offenders = []
+    for path in sorted((REPO_ROOT / "visionsuite").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}: {name}" for name in names if name.split(".")[0] in method_packages]
+    assert not offenders

@@ -47,7 +47,7 @@ def convert(official_path: Path, experiment: str, out: Path, overrides: list[str
         raise ConfigError(f"--experiment {experiment} is a chain of phases; name the experiment of the phase whose "
                           "network the file holds (see `python run.py experiment=... mode=show_phases`).")
     model = build(cfg.model, "model")
-    official_format = model.official_format() if hasattr(model, "official_format") else None
+    official_format = model.official_format()
     if official_format is None:
         raise ConfigError(f"--experiment {experiment}: {type(model).__name__} reads no official checkpoint format.")
     load_converted(official_format.network, read_official_weights(official_path), official_format.convert_key,

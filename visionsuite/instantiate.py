@@ -9,7 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from visionsuite.errors import ConfigError, VisionSuiteError
 
@@ -32,10 +32,34 @@ def build(node: DictConfig, key: str, **kwargs: Any) -> Any:
             cause = cause.__cause__
         if isinstance(cause, VisionSuiteError):
             raise cause from None
-        unknown = _unknown_argument_message(error, node, key)
-        if unknown:
-            raise ConfigError(unknown) from error
+        message = _unknown_argument_message(error, node, key) or _argument_error_message(error, node, key)
+        if message:
+            raise ConfigError(message) from error
         raise ConfigError(f"Could not build `{key}` ({node.get('_target_')}): {error}") from error
+
+
+def _argument_error_message(error: InstantiationException, node: DictConfig, key: str) -> str | None:
+    """A library's ``ValueError`` / ``TypeError`` about one of its arguments, as one message naming the config key.
+
+    Networks and other library code check their own arguments and name them first (``"init_channels must be
+    positive, got 0"``, MONAI / torchvision style); they know nothing of Hydra. Here the key path is known:
+    ``model.net.init_channels must be positive, got 0``.
+    """
+    import re
+
+    cause = error.__cause__
+    if not isinstance(cause, ValueError | TypeError) or isinstance(cause, VisionSuiteError):
+        return None
+    match = re.search(r"full_key: (\S+)", str(error))
+    full_key = match.group(1) if match else key
+    relative = full_key[len(key) + 1:] if full_key.startswith(f"{key}.") else ""
+    target = OmegaConf.select(node, relative) if relative else node
+    text = re.sub(r"^`(\w+)`", r"\1", str(cause).strip())  # "`name` must ..." reads as "name must ..."
+    first = re.match(r"\w+", text)
+    if first and isinstance(target, DictConfig) and first.group(0) in target:
+        return f"{full_key}.{text}"
+    what = target.get("_target_") if isinstance(target, DictConfig) else None
+    return f"`{full_key}`{f' ({what})' if what else ''}: {text}"
 
 
 def _unknown_argument_message(error: Exception, node: DictConfig, key: str) -> str | None:

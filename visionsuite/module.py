@@ -140,6 +140,11 @@ class SuiteModule(pl.LightningModule):
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
             scheduler.step()
 
+    def expected_num_classes(self) -> int | None:
+        """The class count the model was built for (``hparams.num_classes``), checked against the data's."""
+        value = self.hparams.get("num_classes")
+        return None if value is None else int(value)
+
     # ------------------------------------------------------------------ official checkpoints
     def official_format(self) -> OfficialFormat | None:
         """How this module reads its paper's official checkpoint (``ckpt_path=<official file>``, see

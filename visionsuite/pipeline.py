@@ -15,9 +15,11 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from visionsuite.callbacks import ValidateShortRuns
 from visionsuite.checkpoint_files import CheckpointRecord, StartCheckpoint, inspect_start_checkpoint
+from visionsuite.datamodule import SuiteDataModule
 from visionsuite.errors import ConfigError, RunInterrupted
 from visionsuite.instantiate import build, build_trainer
 from visionsuite.loggers import continue_logging, finish_wandb_run
+from visionsuite.module import SuiteModule
 from visionsuite.official_weights import (
     OfficialWeightsError,
     is_lightning_checkpoint,
@@ -73,15 +75,15 @@ def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
     if mode == "summary":
         return _summarize(cfg)
 
-    datamodule = build(cfg.data, "data")
-    # A DataModule whose predictions read only their own inputs says so with check_predict_data: mode=predict
+    datamodule = _declared(build(cfg.data, "data"), SuiteDataModule, "data")
+    # A DataModule whose predictions read only their own inputs says so (predicts_from_own_inputs): mode=predict
     # then needs neither the training data nor its class count.
-    predict_only = mode == "predict" and hasattr(datamodule, "check_predict_data")
+    predict_only = mode == "predict" and datamodule.predicts_from_own_inputs
     if predict_only:
         datamodule.check_predict_data()
-    elif hasattr(datamodule, "check_data") and not getattr(datamodule, "download", False):
+    else:
         datamodule.check_data()  # fail on missing or corrupt data before any logger or folder is created
-    model = build(cfg.model, "model")
+    model = _declared(build(cfg.model, "model"), SuiteModule, "model")
     if not predict_only:
         _check_num_classes(datamodule, model)
     ckpt_path = _checkpoint_to_start_from(cfg, output_dir)
@@ -111,9 +113,9 @@ def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
         "output_dir": str(output_dir),
         "metrics": dict(sorted({**metrics, **_numbers(trainer.callback_metrics)}.items())),
         "artifacts": _artifacts(trainer, model, output_dir, datamodule),
-        "headline": list(getattr(model, "headline_artifacts", ())),
+        "headline": list(model.headline_artifacts),
         "optimized_metric": cfg.get("optimized_metric"),
-        "notes": {**_selection_notes(cfg, mode, datamodule), **dict(getattr(model, "summary_notes", {}) or {})},
+        "notes": {**_selection_notes(cfg, mode, datamodule), **model.summary_notes},
     }
     if trainer.is_global_zero:
         write_result(output_dir, result)
@@ -172,17 +174,23 @@ def _under_optimizing_sweeper() -> bool:
 
 def _summarize(cfg: DictConfig) -> dict[str, Any]:
     """Build the model without data or training; print its size report as the last line (JSON)."""
-    model = build(cfg.model, "model")
-    if not hasattr(model, "size_report"):
-        raise ConfigError(f"mode=summary: model {cfg.model._target_} has no size_report().")
+    model = _declared(build(cfg.model, "model"), SuiteModule, "model")
     report = {"task_name": cfg.task_name, **model.size_report()}
     print(json.dumps(report), flush=True)
     return {"task_name": cfg.task_name, "mode": "summary", "metrics": report, "artifacts": {}}
 
 
-def _check_num_classes(datamodule: Any, model: Any) -> None:
-    data_classes = getattr(datamodule, "num_classes", None)
-    model_classes = getattr(getattr(model, "hparams", {}), "get", lambda _key: None)("num_classes")
+def _declared(built: Any, contract: type, key: str) -> Any:
+    """``built`` if it subclasses the contract the pipeline relies on, else one error naming the key."""
+    if not isinstance(built, contract):
+        raise ConfigError(f"`{key}._target_` builds a {type(built).__name__}, not a {contract.__module__}."
+                          f"{contract.__name__}: subclass it (see docs/adding_a_method.md).")
+    return built
+
+
+def _check_num_classes(datamodule: SuiteDataModule, model: SuiteModule) -> None:
+    data_classes = datamodule.num_classes
+    model_classes = model.expected_num_classes()
     if data_classes is not None and model_classes is not None and data_classes != model_classes:
         raise ConfigError(f"model.num_classes={model_classes} but the dataset has {data_classes} classes; "
                           f"set model.num_classes={data_classes}.")
@@ -242,7 +250,7 @@ def _load_start_weights(cfg: DictConfig, ckpt_path: str | None,
 
 def _load_official(model: Any, official: dict[str, torch.Tensor], ckpt_path: str, given_as: str) -> None:
     """Convert an official state dict with the module's converter and load it (strict)."""
-    official_format = model.official_format() if hasattr(model, "official_format") else None
+    official_format = model.official_format()
     if official_format is None:
         raise ConfigError(f"{given_as}: not a checkpoint written by this suite (no Lightning record), and "
                           f"{type(model).__name__} reads no official checkpoint format. Give a checkpoint of this "
@@ -253,10 +261,8 @@ def _load_official(model: Any, official: dict[str, torch.Tensor], ckpt_path: str
     _note(model, "start weights", f"official {official_format.description}, converted from {ckpt_path}")
 
 
-def _note(model: Any, key: str, text: str) -> None:
-    notes = getattr(model, "summary_notes", None)
-    if isinstance(notes, dict):
-        notes[key] = text
+def _note(model: SuiteModule, key: str, text: str) -> None:
+    model.summary_notes[key] = text
 
 
 def _checkpoint_to_test(cfg: DictConfig, trainer: pl.Trainer, datamodule: Any = None) -> str | None:
@@ -278,8 +284,8 @@ def _checkpoint_to_test(cfg: DictConfig, trainer: pl.Trainer, datamodule: Any = 
     return str(last) if last.is_file() else None
 
 
-def _has_validation_split(datamodule: Any) -> bool:
-    return bool(getattr(datamodule, "has_validation_split", True))
+def _has_validation_split(datamodule: SuiteDataModule) -> bool:
+    return bool(datamodule.has_validation_split)
 
 
 def _drop_monitored_checkpoints(cfg: DictConfig, trainer: pl.Trainer) -> None:
@@ -294,8 +300,8 @@ def _drop_monitored_checkpoints(cfg: DictConfig, trainer: pl.Trainer) -> None:
              "(checkpoints/last.ckpt) is kept and tested.", cfg.get("monitor"))
 
 
-def _validates_on_test_split(datamodule: Any) -> bool:
-    return bool(getattr(datamodule, "validates_on_test_split", False))
+def _validates_on_test_split(datamodule: SuiteDataModule | None) -> bool:
+    return datamodule is not None and bool(datamodule.validates_on_test_split)
 
 
 def _selection_notes(cfg: DictConfig, mode: str, datamodule: Any) -> dict[str, str]:
@@ -320,7 +326,7 @@ def _artifacts(trainer: pl.Trainer, model: Any, output_dir: Path, datamodule: An
         artifacts["best_checkpoint"] = callback.best_model_path
     if (output_dir / LAST_CHECKPOINT).is_file():
         artifacts["last_checkpoint"] = str(output_dir / LAST_CHECKPOINT)
-    artifacts.update(getattr(model, "artifacts", {}) or {})
+    artifacts.update(model.artifacts)
     return artifacts
 
 

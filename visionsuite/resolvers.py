@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -42,17 +43,18 @@ def _job_name(task_name: str) -> str:
     return task_name if job is None else f"{task_name}-{job[1]}"
 
 
-def _budget_epochs(epochs: int, structure: str | None, budget_training: bool) -> int:
-    """``trainer.max_epochs`` of a retrain phase: Scratch-B ``epochs / (1 - p)`` (Pruning from Scratch)."""
-    from networks.pruning.structure import budget_epochs
+def _call(function: str, *arguments: Any) -> Any:
+    """``${call:package.module.function,arg,...}``: the value a method's own function computes from other config
+    values (e.g. Pruning from Scratch's Scratch-B epochs from the pruned structure), without the core naming it."""
+    from hydra.utils import get_method
 
-    return budget_epochs(int(epochs), structure, bool(budget_training))
+    return get_method(function)(*arguments)
 
 
 def register_resolvers() -> None:
     """Register the suite's resolvers once (safe to call repeatedly)."""
     for name, function in (("run_dir", _run_dir), ("sweep_group", _sweep_group), ("job_name", _job_name),
-                           ("budget_epochs", _budget_epochs)):
+                           ("call", _call)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
 from datamodules.reid.datasets import ReIDImageDataset, eval_transform, train_transform
@@ -36,6 +35,7 @@ from datamodules.reid.layout import (
 from datamodules.reid.samplers import CameraAwareBatchSampler, IdentityBatchSampler
 from datamodules.reid.sct import derive_split, official_list_path, split_from_list
 from datamodules.sampling import EpochSeededDataLoader
+from visionsuite.datamodule import SuiteDataModule
 from visionsuite.errors import ConfigError, DatasetError
 
 TRAINING_SPLITS = ("sct", "full")
@@ -43,7 +43,7 @@ SAMPLERS = ("camera_aware", "identity")
 VALIDATION_QUERY_CAMERA = -1
 
 
-class ReIDDataModule(pl.LightningDataModule):
+class ReIDDataModule(SuiteDataModule):
     """Re-ID data in the Market-1501 / DukeMTMC-reID layout (see the module docstring).
 
     Args:

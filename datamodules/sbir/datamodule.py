@@ -24,7 +24,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
 from datamodules.sampling import EpochSeededRandomSampler
@@ -32,13 +31,14 @@ from datamodules.sbir.datasets import UNLABELLED, DomainImage, SketchPhotoDatase
 from datamodules.sbir.layout import IMAGE_EXTENSIONS, ZeroShotSplit, check_domains, resolve_split, scan_domain
 from datamodules.sbir.sampling import MixedDomainBatchSampler, domain_batch_sizes
 from datamodules.sbir.transforms import eval_transform, train_transform
+from visionsuite.datamodule import SuiteDataModule
 from visionsuite.errors import ConfigError, DatasetError
 
 SKETCH, PHOTO = 0, 1
 TRAIN_DOMAINS = ("both", "photo")  # "photo": seen-class photos only (training the demo's teacher classifier)
 
 
-class SketchPhotoDataModule(pl.LightningDataModule):
+class SketchPhotoDataModule(SuiteDataModule):
     """Zero-shot sketch/photo data (see the module docstring).
 
     Args:

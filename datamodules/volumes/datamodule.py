@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
 from datamodules.volumes.cases import CACHE_DTYPES, CaseSource, PreprocessSettings
@@ -33,12 +32,13 @@ from datamodules.volumes.samples import (
     WholeVolumeDataset,
     single_item,
 )
+from visionsuite.datamodule import SuiteDataModule
 from visionsuite.errors import ConfigError, DatasetError
 
 log = logging.getLogger(__name__)
 
 
-class VolumeDataModule(pl.LightningDataModule):
+class VolumeDataModule(SuiteDataModule):
     """NIfTI segmentation data for 2D slice-stack and 3D networks.
 
     Args:
@@ -178,6 +178,9 @@ class VolumeDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._whole_volumes(self.source("test"))
+
+    #: ``mode=predict`` segments the volumes of ``data.predict_dir``: the training dataset need not be present.
+    predicts_from_own_inputs = True
 
     def check_predict_data(self) -> None:
         """What ``mode=predict`` reads: only ``data.predict_dir`` (the training dataset need not be present)."""

@@ -23,6 +23,7 @@ MOVED: list[tuple[str, str, str]] = [
 
 #: (experiment pattern, key pattern, why its value or presence changed on purpose).
 CHANGED: list[tuple[str, str, str]] = [
+    (".*", "task", "new root key: a step that trains nothing runs as a task (visionsuite/tasks.py), default null"),
 ]
 
 

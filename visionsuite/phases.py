@@ -127,7 +127,8 @@ def compose_phase(cfg: DictConfig, name: str, spec: DictConfig, phase_dir: Path,
 
 def _phase_base(cfg: DictConfig, name: str, spec: DictConfig, phase_dir: Path,
                 artifacts: dict[str, dict[str, str]]) -> list[str]:
-    """A phase's own overrides: its experiment, folder, inputs and ``phases.<name>.overrides``."""
+    """A phase's own overrides: its experiment, folder, ``phases.<name>.overrides`` and then its inputs (an
+    artifact handed on is the most specific value a key can get)."""
     base = [
         f"experiment={spec.experiment}",
         f"task_name={cfg.task_name}/{name}",
@@ -137,9 +138,10 @@ def _phase_base(cfg: DictConfig, name: str, spec: DictConfig, phase_dir: Path,
     last = phase_dir / LAST_CHECKPOINT
     if last.is_file():
         base.append(f"ckpt_path={_quote(last)}")
+    base += list(spec.get("overrides") or [])
     for key, reference in (spec.get("inputs") or {}).items():
         base.append(f"{key}={_quote(_artifact(reference, artifacts, name))}")
-    return base + list(spec.get("overrides") or [])
+    return base
 
 
 def _compose(name: str, overrides: list[str]) -> tuple[DictConfig, dict[str, Any]]:

@@ -28,6 +28,7 @@ from visionsuite.official_weights import (
     unwrap_state_dict,
 )
 from visionsuite.reporting import print_summary, write_result
+from visionsuite.tasks import TaskResult
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
         raise ConfigError(f"mode={mode!r} is not a mode; use one of {', '.join(MODES)}.")
     output_dir = Path(cfg.paths.output_dir)
     pl.seed_everything(cfg.seed, workers=True)
+    if cfg.get("task") is not None and mode != "summary":
+        return _run_task(cfg, mode, output_dir, announce=announce)
     if mode == "summary":
         return _summarize(cfg)
 
@@ -121,6 +124,32 @@ def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
         write_result(output_dir, result)
         if announce:
             print_summary(result)
+    return result
+
+
+def _run_task(cfg: DictConfig, mode: str, output_dir: Path, *, announce: bool) -> dict[str, Any]:
+    """Run the experiment's ``task`` (a step that trains nothing, see ``visionsuite.tasks``) instead of a Trainer."""
+    if mode != "train":
+        raise ConfigError(f"mode={mode}: experiment {cfg.task_name} is a task ({cfg.task._target_}), which only runs "
+                          "(leave mode at its default).")
+    task = build(cfg.task, "task")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    outcome = task(cfg=cfg, output_dir=output_dir)
+    if not isinstance(outcome, TaskResult):
+        raise ConfigError(f"`task._target_` {cfg.task._target_} returned {type(outcome).__name__}, not a TaskResult.")
+    result = {
+        "task_name": cfg.task_name,
+        "mode": mode,
+        "output_dir": str(output_dir),
+        "metrics": dict(sorted(outcome.metrics.items())),
+        "artifacts": dict(outcome.artifacts),
+        "headline": list(outcome.headline),
+        "optimized_metric": cfg.get("optimized_metric"),
+        "notes": dict(outcome.notes),
+    }
+    write_result(output_dir, result)
+    if announce:
+        print_summary(result)
     return result
 
 

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lightning_modules.classification import accuracy_metrics
+from metrics.classification import accuracy_metrics
 from networks.pruning.families import prunable_family
 from networks.pruning.gates import ChannelGate, channel_gates, clamp_gates
 from networks.pruning.official import official_network

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lightning_modules.augmentation_gap import AugmentationGapPlot
-from lightning_modules.classification import accuracy_metrics, log_evaluation_step, log_training_step
+from metrics.classification import accuracy_metrics, log_evaluation_step, log_training_step
 from networks.classification import build_backbone
 from visionsuite.errors import ConfigError
 from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite, plain

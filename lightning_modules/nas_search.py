@@ -39,9 +39,9 @@ import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
 
-from lightning_modules.classification import accuracy_metrics, log_evaluation_step, log_training_step
 from lightning_modules.pdarts_stage import ProgressiveStage, candidate_ops_lists
 from lightning_modules.search_outputs import ArchitectureWriter
+from metrics.classification import accuracy_metrics, log_evaluation_step, log_training_step
 from networks.nas.arch_gradients import ARCH_GRADIENTS, average_across_processes, build_arch_gradient
 from networks.nas.compiled_forward import (
     check_device,

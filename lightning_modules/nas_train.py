@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lightning_modules.classification import accuracy_metrics, log_evaluation_step, log_training_step
+from metrics.classification import accuracy_metrics, log_evaluation_step, log_training_step
 from networks.nas import NetworkCIFAR, NetworkImageNet, count_parameters_m, resolve_genotype
 from networks.nas.official import OfficialKeyConverter, official_description
 from visionsuite.complexity import count_multiply_adds

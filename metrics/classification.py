@@ -1,17 +1,18 @@
-"""Shared pieces of the suite's image classifiers (the NAS modules and ``image_classifier.py``): accuracy
-metrics and the logging of a classifier's steps.
-
-The finite-loss guard lives in :mod:`visionsuite.module` (``ensure_finite``), with the rest of the base.
-"""
+"""Classification metrics of the suite's image classifiers (the NAS modules, ``ImageClassifier``, Pruning from
+Scratch): top-1 / top-5 accuracy, and the logging of a classifier's steps with them."""
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
+
+if TYPE_CHECKING:  # the logging helpers take any LightningModule; this package does not import Lightning
+    import pytorch_lightning as pl
 
 
 def accuracy_metrics(num_classes: int, prefix: str) -> MetricCollection:

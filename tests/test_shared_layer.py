@@ -214,3 +214,13 @@ def test_the_core_imports_no_method_package() -> None:
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             offenders += [f"{path.name}: {name}" for name in names if name.split(".")[0] in method_packages]
     assert not offenders
+
+
+def test_task_name_is_the_experiments_name_unless_set(make_config) -> None:
+    # No experiment file restates its own name; the run directory and the W&B run are named after the experiment.
+    assert make_config("experiment=pcdarts_cifar10").task_name == "pcdarts_cifar10"
+    assert make_config("experiment=nas_train_digits", "task_name=mine").task_name == "mine"
+    assert make_config("experiment=nas_train_digits", "debug=limit").task_name == "debug"
+    restating = [path.name for path in (CONFIG_DIR / "experiment").rglob("*.yaml")
+                 if any(line.startswith("task_name:") for line in path.read_text().splitlines())]
+    assert not restating

@@ -43,6 +43,21 @@ def _job_name(task_name: str) -> str:
     return task_name if job is None else f"{task_name}-{job[1]}"
 
 
+def _experiment_name(*, _root_: Any) -> str:
+    """``task_name``: the chosen experiment's name (``experiment=pdarts_cifar10`` -> ``pdarts_cifar10``).
+
+    Read from the running job's Hydra config, or, while Hydra itself resolves a sweep directory (before any job
+    has its config), from the ``hydra`` node of the config being resolved.
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        choice = HydraConfig.get().runtime.choices.get("experiment")
+    else:
+        choice = OmegaConf.select(_root_, "hydra.runtime.choices.experiment", default=None)
+    return str(choice) if choice else "run"
+
+
 def _call(function: str, *arguments: Any) -> Any:
     """``${call:package.module.function,arg,...}``: the value a method's own function computes from other config
     values (e.g. Pruning from Scratch's Scratch-B epochs from the pruned structure), without the core naming it."""
@@ -54,7 +69,7 @@ def _call(function: str, *arguments: Any) -> Any:
 def register_resolvers() -> None:
     """Register the suite's resolvers once (safe to call repeatedly)."""
     for name, function in (("run_dir", _run_dir), ("sweep_group", _sweep_group), ("job_name", _job_name),
-                           ("call", _call)):
+                           ("call", _call), ("experiment_name", _experiment_name)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)
 

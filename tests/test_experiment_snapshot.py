@@ -19,11 +19,23 @@ from tests.experiment_snapshot import SNAPSHOT, composed, experiment_names, flat
 
 #: (experiment pattern, old key pattern, new key template): the value moved, unchanged, to another key.
 MOVED: list[tuple[str, str, str]] = [
+    # --- architecture search (DARTS family)
+    # --- classification, AugRefine, Pruning from Scratch
+    # --- logit defense
+    # --- CenterNet
+    # --- re-ID (MCNL) and SBIR (SAKE)
+    # --- medical segmentation
 ]
 
 #: (experiment pattern, key pattern, why its value or presence changed on purpose).
 CHANGED: list[tuple[str, str, str]] = [
     (".*", "task", "new root key: a step that trains nothing runs as a task (visionsuite/tasks.py), default null"),
+    # --- architecture search (DARTS family)
+    # --- classification, AugRefine, Pruning from Scratch
+    # --- logit defense
+    # --- CenterNet
+    # --- re-ID (MCNL) and SBIR (SAKE)
+    # --- medical segmentation
 ]
 
 

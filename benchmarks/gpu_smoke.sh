@@ -80,7 +80,7 @@ for status in sorted(work.glob("*.status")):
     text = (work / f"{status.stem}.log").read_text(errors="replace")
     if entry["rc"] != 0 or not found:
         log.append(f"===== {status.stem} (rc {entry['rc']})\n{text[-6000:]}")
-# Issue 20: the captured search against eager with the same settings (same seed, bf16): genotype and alpha.
+# Captured search (model.compile) against eager with the same settings (same seed, bf16): genotype and alpha.
 import torch
 def search_outputs(name):
     run = work / "runs" / name

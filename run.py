@@ -78,9 +78,9 @@ if __name__ == "__main__":
         main()
     except SystemExit as exit_:
         if not held.released and exit_.code not in (0, None):  # Hydra failed before the job started
-            message = cli.unknown_key_message(held.held_text(), sys.argv[1:], CONFIG_DIR)
+            message = cli.refused_override_message(held.held_text(), sys.argv[1:], CONFIG_DIR)
             if message is not None:
-                held.discard()  # Hydra's advice (add the key with +) is replaced by this message
+                held.discard()  # Hydra's text is replaced by this one line
                 print(f"error: {message}", file=sys.stderr, flush=True)
                 raise SystemExit(2) from None
         raise

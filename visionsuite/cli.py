@@ -5,10 +5,11 @@
 * ``mode=show_phases`` prints each phase's effective config and exits, without creating a run directory.
 * A chain's command-line overrides are checked against its phases before Hydra starts
   (:func:`check_chain_overrides`): one that reaches no phase stops the run with one ``error:`` line.
-* A mistyped key (``trainer.max_epoch=2``) gets one message with the closest keys the config has
-  ("did you mean `trainer.max_epochs`?") instead of Hydra's advice to add it with ``+``: while Hydra composes
-  the config its error output is held back (:class:`HeldStderr`), and released unchanged unless it is an
-  unknown key.
+* An override Hydra refuses gets one message naming it and what to type, instead of Hydra's text: a mistyped key
+  (``trainer.max_epoch=2``: "did you mean `trainer.max_epochs`?"), a group option that does not exist
+  (``trainer=gpuu``: the closest options), a group the experiment does not use, ``+key`` of an existing key,
+  ``~key`` of a missing one, an override that does not parse. While Hydra composes the config its error output is
+  held back (:class:`HeldStderr`), and released unchanged unless it is one of these (:func:`refused_override_message`).
 * Exit codes: 0 done (or already finished), 1 an unexpected error, 2 a bad input (one ``error:`` line),
   130 interrupted with Ctrl-C (one line saying how to resume).
 """
@@ -134,6 +135,75 @@ def unknown_key_message(hydra_output: str, overrides: list[str], config_dir: Pat
             "`python run.py <overrides> --cfg job` prints every key.)")
 
 
+_MISSING_OPTION = re.compile(r"Could not find '(?P<group>[^']+)/(?P<option>[^'/]+)'\s+Available options in '[^']+':\s*\n"
+                             r"(?P<options>(?:[ \t]+\S.*\n?)+)")
+_UNUSED_GROUP = re.compile(r"Could not override '(?P<group>[^']+)'\. No match in the defaults list")
+_EXISTING_KEY = re.compile(r"Could not append to config\. An item is already at '(?P<key>[^']+)'")
+_MISSING_DELETE = re.compile(r"Could not delete from config\. '(?P<key>[^']+)' does not exist")
+_GRAMMAR = re.compile(r"no viable alternative|mismatched input|extraneous input|token recognition error|missing '")
+
+
+def refused_override_message(hydra_output: str, overrides: list[str], config_dir: Path) -> str | None:
+    """One message (what run.py prints after ``error:``, exit code 2) for an override Hydra refused while composing
+    the config: an unknown key, a missing group option, a group the experiment does not use, ``+key`` of an
+    existing key, ``~key`` of a missing one, or an override it cannot parse. ``None``: not an override problem
+    (Hydra's own output is then shown unchanged)."""
+    unknown = unknown_key_message(hydra_output, overrides, config_dir)
+    if unknown is not None:
+        return unknown
+    if match := _MISSING_OPTION.search(hydra_output):
+        group, option = match["group"], match["option"]
+        options = [line.strip() for line in match["options"].splitlines() if line.strip()]
+        close = difflib.get_close_matches(option, options, n=3, cutoff=0.5)
+        hint = f" Did you mean {' or '.join(f'`{group}={name}`' for name in close)}?" if close else ""
+        listing = ", ".join(options) if len(options) <= 12 else f"{', '.join(options[:12])}, ... ({len(options)} in all)"
+        return f"`{group}={option}`: `{group}` has no option `{option}`.{hint} Options: {listing}."
+    if match := _UNUSED_GROUP.search(hydra_output):
+        group = match["group"]
+        typed = next((item for item in overrides if item.split("=", 1)[0] == group), f"{group}=...")
+        return (f"`{typed}`: this experiment does not use the config group `{group}` (its defaults list has none), so "
+                f"there is nothing to replace. Pick an experiment that uses it, or add the group on purpose with "
+                f"+{typed}.")
+    if match := _EXISTING_KEY.search(hydra_output):
+        key = match["key"]
+        return (f"`+{key}`: `{key}` is already a key of this config; set it with {key}=... (or ++{key}=..., which "
+                "sets a key whether or not it exists).")
+    if match := _MISSING_DELETE.search(hydra_output):
+        key = match["key"]
+        return f"`~{key}`: this config has no key `{key}` to remove.{_key_hint(key, overrides, config_dir)}"
+    if _GRAMMAR.search(hydra_output):
+        bad = _unparsable_override(overrides)
+        reason = hydra_output.strip().splitlines()[0]
+        what = f"`{bad}` is not a valid override" if bad else "an override is not valid"
+        return (f"{what} ({reason}). Write key=value; quote a value that holds spaces, commas, brackets or '=' "
+                "(e.g. 'data.name=a b'); lists are key=[a,b].")
+    return None
+
+
+def _key_hint(key: str, overrides: list[str], config_dir: Path) -> str:
+    """`` Did you mean ...?`` with the config's closest keys, or nothing."""
+    remaining = [item for item in overrides if item.lstrip("~+").split("=", 1)[0] != key]
+    try:
+        cfg = compose_for(config_dir, remaining)
+    except Exception:  # noqa: BLE001 (another bad override: no suggestion)
+        return ""
+    suggestions = closest_keys(key, flat_keys(cfg))
+    return f" Did you mean {' or '.join(f'`{name}`' for name in suggestions)}?" if suggestions else ""
+
+
+def _unparsable_override(overrides: list[str]) -> str | None:
+    """The first override Hydra's grammar cannot parse."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_override(override)
+        except Exception:  # noqa: BLE001 (any parse failure names this override)
+            return override
+    return None
+
+
 def phases_with_key(cfg: DictConfig, key: str, config_dir: Path) -> list[str]:
     """The phases of a chain ``cfg`` whose experiment has ``key`` (empty for a single job)."""
     phases = cfg.get("phases") if isinstance(cfg, DictConfig) else None
@@ -214,7 +284,7 @@ def show_phases_of(argv: list[str], config_dir: Path, stream: TextIO | None = No
     try:
         cfg = compose_for(config_dir, overrides)
     except ConfigCompositionException as error:
-        message = unknown_key_message(f"{error}\n{error.__cause__}", overrides, config_dir)
+        message = refused_override_message(f"{error}\n{error.__cause__}", overrides, config_dir)
         if message is None:
             raise
         raise ConfigError(message) from None

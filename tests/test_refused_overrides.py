@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def test_each_refusal_becomes_one_message_naming_the_override(overrides: list[st
     message = refused_override_message(hydra_refusal(overrides), overrides, CONFIG_DIR)
     assert message is not None
     assert "\n" not in message
-    assert __import__("re").search(expected, message), message
+    assert re.search(expected, message), message
 
 
 def test_other_failures_are_left_to_hydra() -> None:
@@ -47,3 +48,14 @@ def test_run_py_exits_2_with_one_error_line(tmp_path: Path) -> None:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [lines[0]] and lines[0].startswith("error: `trainer=gpuu`"), result.stderr
     assert not (tmp_path / "logs").exists()
+
+
+def test_a_gpu_trainer_without_a_gpu_names_the_trainer_and_the_fix(make_config, monkeypatch) -> None:
+    import torch
+
+    from visionsuite.errors import ConfigError
+    from visionsuite.instantiate import build_trainer
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"trains on a GPU \(trainer=gpu: trainer\.accelerator=gpu\).*add trainer=cpu"):
+        build_trainer(make_config("experiment=nas_train_digits", "trainer=gpu", "trainer.accelerator=gpu"))

@@ -86,6 +86,26 @@ def _unknown_argument_message(error: Exception, node: DictConfig, key: str) -> s
     return f"`{key}.{match.group(1)}` is not an argument of {node._target_}.{hint}"
 
 
+def check_accelerator(cfg: DictConfig) -> None:
+    """A GPU trainer on a machine without a GPU stops with one line naming the trainer and the fix."""
+    import torch
+
+    accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="auto"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        choice = _trainer_choice()
+        raise ConfigError(f"this experiment trains on a GPU (trainer{'=' + choice if choice else ''}: "
+                          f"trainer.accelerator={accelerator}) and this machine has none: add trainer=cpu to run it "
+                          "on the CPU, or run it on a machine with a CUDA GPU.")
+
+
+def _trainer_choice() -> str | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return HydraConfig.get().runtime.choices.get("trainer")
+
+
 def build_many(group: DictConfig | None, key: str) -> list[Any]:
     """Instantiate every entry of a dict-of-configs group (``callbacks``, ``logger``); ``None`` entries are skipped."""
     objects: list[Any] = []
@@ -103,6 +123,7 @@ def build_many(group: DictConfig | None, key: str) -> list[Any]:
 
 def build_trainer(cfg: DictConfig, extra_callbacks: Sequence[pl.Callback] = ()) -> pl.Trainer:
     """The Trainer with the configured callbacks and loggers, plus ``extra_callbacks`` (the pipeline's own)."""
+    check_accelerator(cfg)
     callbacks = [*build_many(cfg.get("callbacks"), "callbacks"), *extra_callbacks]
     loggers = build_many(cfg.get("logger"), "logger")
     return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)

@@ -7,25 +7,25 @@
   optional multi-scale), scored with the official COCO protocol (pycocotools) by the ``CocoBoxAP`` metric:
   ``{val,test}/{AP, AP50, AP75, APs, APm, APl}``.
 * Files and pictures (``categories.json``, validation pictures, ``mode=predict`` outputs) are written by the
-  callbacks of ``lightning_modules.detection_outputs`` that this module declares (``configure_callbacks``).
+  callbacks of ``callbacks.detection`` that this module declares (``configure_callbacks``).
 
-The network is injected (``model.net``: a preset of ``networks.detection.centernet``). The category table
+The network is injected, built (``model.net``: a preset of ``networks.detection.centernet``). The category table
 (original ids and names, in class-index order) is stored in checkpoints, so predictions of a checkpoint use the
 ids of the dataset it was trained on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, fields
 from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
 
-from lightning_modules.coco_evaluation import COCO_METRICS, CocoBoxAP
-from lightning_modules.detection_outputs import DetectionPictures, DetectionPredictionWriter
-from networks.detection.centernet import CENTERNET_BLOCKS, CENTERNET_CHANNELS, CenterNet
+from callbacks.detection import DetectionPictures, DetectionPredictionWriter
+from metrics.detection import COCO_METRICS, CocoBoxAP
+from networks.detection.centernet import CenterNet
 from networks.detection.decoding import CenterNetDecoder, DecoderSettings, Detections
 from networks.detection.losses import LossWeights, centernet_loss
 from networks.detection.official import official_key_to_suite
@@ -35,7 +35,6 @@ from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, 
 from visionsuite.official_weights import OfficialFormat
 
 LOSS_PARTS = ("focal_tl", "focal_br", "focal_ct", "pull", "push", "offset")
-NETWORK_KEYS = ("stacks", "channels", "blocks", "stem_channels", "head_channels", "pool_channels")
 
 
 def decoder_settings(values: Mapping[str, Any] | None) -> DecoderSettings:
@@ -57,10 +56,8 @@ class CenterNetDetector(SuiteModule):
     """CenterNet trained and evaluated as the paper does (see the module docstring).
 
     Args:
-        num_classes: Object classes (80 for COCO); must equal the dataset's category count.
-        net: The network (a preset of ``networks.detection.centernet``, injected by the config); when None it
-            is built from ``stacks, channels, blocks, stem_channels, head_channels, pool_channels``
-            (CenterNet-104: 2 stacks, CenterNet-52: 1).
+        net: The network, built (a preset of ``networks.detection.centernet``, injected by ``model.net``).
+        num_classes: Object classes (80 for COCO); the network's and the dataset's category count.
         pull_weight, push_weight, offset_weight, focal_alpha, focal_beta: Loss weights (0.1, 0.1, 1; 2, 4).
         decoder: :class:`DecoderSettings` values (top_k, flip, scales, soft-NMS...).
         num_visualized: Validation images drawn every validation (0: none).
@@ -73,14 +70,8 @@ class CenterNetDetector(SuiteModule):
 
     def __init__(
         self,
+        net: CenterNet,
         num_classes: int,
-        net: CenterNet | None = None,
-        stacks: int = 2,
-        channels: Sequence[int] = CENTERNET_CHANNELS,
-        blocks: Sequence[int] = CENTERNET_BLOCKS,
-        stem_channels: int = 128,
-        head_channels: int = 256,
-        pool_channels: int = 128,
         pull_weight: float = 0.1,
         push_weight: float = 0.1,
         offset_weight: float = 1.0,
@@ -95,21 +86,14 @@ class CenterNetDetector(SuiteModule):
         scheduler_interval: Literal["epoch", "step"] = "step",
     ) -> None:
         super().__init__(optimizer, scheduler, scheduler_interval, config_name="conf/model/centernet104.yaml")
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ConfigError(f"model.num_classes must be a positive integer, got {num_classes!r}.")
-        settings = decoder_settings(decoder)
-        if net is None:
-            channels, blocks = list(plain(channels)), list(plain(blocks))
-            if len(channels) != len(blocks) or len(channels) < 2:
-                raise ConfigError(
-                    f"model.channels {channels} and model.blocks {blocks} need the same length (>= 2)."
-                )
-            net = CenterNet(num_classes, stacks, channels, blocks, stem_channels, head_channels, pool_channels)
-        elif net.num_classes != num_classes:
+        if net.num_classes != num_classes:
             raise ConfigError(f"model.net.num_classes={net.num_classes} but model.num_classes={num_classes}; "
                               "set model.net.num_classes=${model.num_classes}.")
-        self.save_hyperparameters(ignore=["optimizer", "scheduler", "decoder", "net", *NETWORK_KEYS])
-        self.hparams.update({key: net.config[key] for key in NETWORK_KEYS})  # the network actually trained
+        settings = decoder_settings(decoder)
+        self.save_hyperparameters(ignore=["optimizer", "scheduler", "decoder", "net"])
+        # the network actually trained (its constructor's values), recorded for loggers and checkpoints
+        self.hparams.update({key: value for key, value in net.config.items()
+                             if key not in ("num_classes", "in_channels")})
         self.hparams["decoder"] = asdict(settings)
         self.net = net
         self.loss_weights = LossWeights(pull_weight, push_weight, offset_weight, focal_alpha, focal_beta)

@@ -217,7 +217,7 @@ def test_show_phases_prints_every_phase_config_without_running(make_config, tmp_
 def test_predict_says_how_many_boxes_it_drew(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from lightning_modules.detection_outputs import DetectionPredictionWriter
+    from callbacks.detection import DetectionPredictionWriter
 
     module = SimpleNamespace(hparams=SimpleNamespace(draw_score_threshold=0.3), summary_notes={}, artifacts={},
                              category_table=lambda: [{"id": 1, "name": "square"}])

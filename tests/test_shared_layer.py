@@ -10,7 +10,7 @@ import torch
 import yaml
 
 import networks.detection.centernet as centernet_presets
-from lightning_modules.centernet import NETWORK_KEYS, CenterNetDetector
+from lightning_modules.centernet import CenterNetDetector
 from lightning_modules.nas_search import ArchitectureSearch
 from lightning_modules.nas_train import GenotypeClassifier
 from networks.nas.arch_gradients import SecondOrderGradient, build_arch_gradient
@@ -22,6 +22,8 @@ from visionsuite.pipeline import run_job
 
 METHOD_MODULES = ("nas_train.py", "nas_search.py", "centernet.py")
 CENTERNET_MODEL_CONFIGS = sorted(path.stem for path in (CONFIG_DIR / "model").glob("centernet*.yaml"))
+#: The CenterNet network's own arguments (the class count is shared with the module through ${..num_classes}).
+CENTERNET_NETWORK_KEYS = set(inspect.signature(centernet_presets.CenterNet).parameters) - {"num_classes"}
 
 
 @pytest.mark.parametrize("module", [GenotypeClassifier, ArchitectureSearch, CenterNetDetector])
@@ -90,11 +92,17 @@ def test_the_search_and_centernet_keep_their_papers_schedules(make_config) -> No
 @pytest.mark.parametrize("name", CENTERNET_MODEL_CONFIGS)
 def test_centernet_model_configs_inject_a_python_preset_and_repeat_none_of_it(name: str) -> None:
     config = yaml.safe_load((CONFIG_DIR / "model" / f"{name}.yaml").read_text())
-    repeated = sorted(set(config) & set(NETWORK_KEYS))
+    repeated = sorted(set(config) & CENTERNET_NETWORK_KEYS)
     assert not repeated, f"conf/model/{name}.yaml repeats the preset's {repeated}: set them in the preset"
     assert set(config["net"]) <= {"_target_", "num_classes"}
     module, function = config["net"]["_target_"].rsplit(".", 1)
     assert module == "networks.detection.centernet" and callable(getattr(centernet_presets, function))
+
+
+def test_the_centernet_module_receives_its_network_built_and_repeats_none_of_its_arguments() -> None:
+    arguments = inspect.signature(CenterNetDetector).parameters
+    assert arguments["net"].default is inspect.Parameter.empty  # no second way to build the network
+    assert not set(arguments) & CENTERNET_NETWORK_KEYS
 
 
 def test_the_demo_trains_the_python_preset(make_config) -> None:
@@ -104,7 +112,8 @@ def test_the_demo_trains_the_python_preset(make_config) -> None:
     preset = centernet_presets.centernet_tiny(num_classes=3)
     assert detector.net.config == preset.config
     assert sum(p.numel() for p in detector.net.parameters()) == sum(p.numel() for p in preset.parameters())
-    assert {key: detector.hparams[key] for key in NETWORK_KEYS} == {key: preset.config[key] for key in NETWORK_KEYS}
+    recorded = CENTERNET_NETWORK_KEYS - {"in_channels"}  # the network trained, in the logged hyper-parameters
+    assert {key: detector.hparams[key] for key in recorded} == {key: preset.config[key] for key in recorded}
     assert preset.config["pool_channels"] == 16  # what the demo has always trained
 
 

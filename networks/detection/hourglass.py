@@ -71,7 +71,7 @@ class HourglassModule(nn.Module):
         super().__init__()
         if len(channels) < 2 or len(channels) != len(blocks):
             raise ValueError(
-                f"need len(channels) == len(blocks) >= 2, got {list(channels)} and {list(blocks)}"
+                f"channels {list(channels)} and blocks {list(blocks)} need the same length, at least 2"
             )
         if min(blocks) < 1 or min(channels) < 1:
             raise ValueError(f"channels and blocks must be positive, got {list(channels)} and {list(blocks)}")

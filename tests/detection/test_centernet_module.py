@@ -11,26 +11,24 @@ import torch
 from datamodules.coco import CocoDataModule
 from datamodules.writers.coco import write_tiny_coco
 from lightning_modules.centernet import CenterNetDetector, decoder_settings
-from lightning_modules.coco_evaluation import coco_results
+from metrics.detection import coco_results
+from networks.detection.centernet import CenterNet
 from networks.detection.decoding import Detections
 from visionsuite.errors import ConfigError
 
-TINY_NET = {
-    "stacks": 1,
-    "channels": [8, 8],
-    "blocks": [1, 1],
-    "stem_channels": 4,
-    "head_channels": 8,
-    "pool_channels": 4,
-}
+
+def tiny_detector(num_classes: int) -> CenterNetDetector:
+    net = CenterNet(num_classes, stacks=1, channels=[8, 8], blocks=[1, 1], stem_channels=4, head_channels=8,
+                    pool_channels=4)
+    return CenterNetDetector(net, num_classes)
 
 
 def test_categories_travel_in_the_checkpoint() -> None:
-    module = CenterNetDetector(num_classes=3, **TINY_NET)
+    module = tiny_detector(3)
     module.categories = [{"id": 1, "name": "a"}, {"id": 3, "name": "b"}, {"id": 7, "name": "c"}]
     checkpoint: dict = {}
     module.on_save_checkpoint(checkpoint)
-    restored = CenterNetDetector(num_classes=3, **TINY_NET)
+    restored = tiny_detector(3)
     assert [c["id"] for c in restored._category_table()] == [1, 2, 3]  # placeholder before loading
     restored.on_load_checkpoint(checkpoint)
     assert [c["id"] for c in restored._category_table()] == [1, 3, 7]
@@ -64,7 +62,7 @@ def test_class_count_must_match_the_dataset(tmp_path: Path) -> None:
         batch_size=2,
         num_workers=0,
     )
-    module = CenterNetDetector(num_classes=5, **TINY_NET)
+    module = tiny_detector(5)
     trainer = pl.Trainer(
         accelerator="cpu",
         fast_dev_run=1,
@@ -75,6 +73,11 @@ def test_class_count_must_match_the_dataset(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="model.num_classes=3"):
         trainer.fit(module, datamodule=datamodule)
+
+
+def test_the_network_and_the_module_share_one_class_count() -> None:
+    with pytest.raises(ConfigError, match=r"model\.net\.num_classes=3 but model\.num_classes=5"):
+        CenterNetDetector(tiny_detector(3).net, num_classes=5)
 
 
 def test_decoder_config_errors_name_the_key() -> None:

@@ -88,3 +88,17 @@ def test_paper_models_parameter_counts() -> None:
     count = lambda model: sum(p.numel() for p in model.parameters()) / 1e6  # noqa: E731
     assert big.stacks == 2 and small.stacks == 1
     assert 200 < count(big) < 220 and 100 < count(small) < 110
+
+
+@pytest.mark.parametrize("override,message", [
+    ("+model.net.stacks=0", r"^model\.net\.stacks must be >= 1, got 0$"),
+    ("+model.net.channels=[8]", r"^model\.net\.channels \[8\] and blocks \[1, 1, 1, 1\] need the same length"),
+    ("model.net.num_classes=0", r"^model\.net\.num_classes must be >= 1, got 0$"),
+])
+def test_a_network_argument_error_names_its_config_key(make_config, override: str, message: str) -> None:
+    # The network checks its own arguments (ValueError naming the argument); the user reads the key path.
+    from visionsuite.errors import ConfigError
+    from visionsuite.instantiate import build
+
+    with pytest.raises(ConfigError, match=message):
+        build(make_config("experiment=centernet_shapes", override).model, "model")

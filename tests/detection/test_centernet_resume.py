@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from datamodules.writers.coco import write_tiny_coco
-from lightning_modules.coco_evaluation import CocoBoxAP, coco_results, evaluate_coco
+from metrics.detection import CocoBoxAP, coco_results, evaluate_coco
 from networks.detection.decoding import Detections
 from tests.helpers import KeyboardInterruptSimulation
 from visionsuite.pipeline import run_job

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from datamodules.shapes import ShapesDataModule
-from lightning_modules.coco_evaluation import coco_results, evaluate_coco
+from metrics.detection import coco_results, evaluate_coco
 from networks.detection.decoding import CenterNetDecoder, DecoderSettings
 from networks.detection.targets import build_targets
 
@@ -81,3 +81,16 @@ def test_perfect_keypoints_score_coco_ap_above_0_99(tmp_path: Path, flip: bool) 
     metrics = evaluate_coco(datamodule.ground_truth("val"), records, image_ids)
     assert metrics["AP"] >= 0.99, metrics
     assert metrics["AP50"] >= 0.99, metrics
+
+
+def test_coco_box_ap_imports_without_lightning() -> None:
+    # metrics/ is usable from scripts and notebooks that do not train: no Lightning, no Hydra.
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO_ROOT
+
+    code = ("import sys, metrics.detection; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pytorch_lightning', 'lightning', 'hydra'}))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""COCO box evaluation (the official protocol, pycocotools' ``COCOeval``) and COCO result records.
+"""Detection metrics: COCO box AP (the official protocol, pycocotools' ``COCOeval``) and COCO result records.
 
 :func:`coco_results` turns decoded detections into the records of the COCO results format
 (``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}``) with the dataset's original category ids;
@@ -84,23 +84,6 @@ def evaluate_coco(
         evaluator.accumulate()
         evaluator.summarize()
     return {name: float(value) for name, value in zip(COCO_METRICS, evaluator.stats[:6], strict=True)}
-
-
-def gather_results(per_image: dict[int, list[dict[str, Any]]]) -> dict[int, list[dict[str, Any]]]:
-    """``{image_id: records}`` of all processes (unchanged when not distributed).
-
-    An image seen by several processes (a distributed sampler pads the last batch with repeated images)
-    keeps one copy of its records, so padding never adds duplicate detections.
-    """
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return per_image
-    gathered: list[Any] = [None] * torch.distributed.get_world_size()
-    torch.distributed.all_gather_object(gathered, per_image)
-    merged: dict[int, list[dict[str, Any]]] = {}
-    for part in gathered:
-        for image_id, records in part.items():
-            merged.setdefault(image_id, records)
-    return merged
 
 
 class CocoBoxAP(Metric):

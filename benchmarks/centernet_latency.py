@@ -1,6 +1,6 @@
 """Inference latency of CenterNet-52 and CenterNet-104 at 511x511, batch 1, single scale, with/without flip.
 
-Issue 5 (the paper reports 270 ms / 340 ms per image on a P100 for 52 / 104, with flip). For each model and
+The paper reports 270 ms / 340 ms per image on a P100 for 52 / 104, with flip. For each model and
 flip setting: the network alone (one image, or the image and its mirror) and the full detection (network +
 decoding: NMS, top-K, pairing, center check, soft-NMS). Random weights: the heatmaps of an untrained model
 are flat, which makes decoding its slowest (many candidates survive), so the totals are upper bounds.

@@ -1,6 +1,6 @@
 """Directional pooling, forward + backward: our cummax pools vs a naive Python loop and a row/column scan.
 
-Issue 5: at 128x128 maps with 256 channels (CenterNet-511's output size), time ``top``/``left``/``bottom``/
+At 128x128 maps with 256 channels (CenterNet-511's output size), time ``top``/``left``/``bottom``/
 ``right`` pooling forward + backward with
 
 * ``cummax``: ours (``networks.detection.corner_pooling``), one ``torch.cummax`` per pool;

@@ -164,7 +164,7 @@ class CascadeCornerPooling(nn.Module):
 
 
 def reference_pool(x: torch.Tensor, direction: str) -> torch.Tensor:
-    """The definition of methods-vision.md, one output element at a time (a ``torch.max`` over a slice).
+    """The definition of corner pooling (CornerNet, arXiv:1808.01244 Sec. 3.4), one output element at a time.
 
     Slow on purpose: the reference that tests and ``benchmarks/corner_pooling.py`` compare the cummax
     pools against. ``direction`` is ``top``, ``bottom``, ``left`` or ``right``.

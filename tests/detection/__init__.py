@@ -1,1 +1,1 @@
-"""Tests of the CenterNet detection pieces (issue 5)."""
+"""Tests of the CenterNet detection pieces (arXiv:1904.08189)."""

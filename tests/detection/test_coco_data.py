@@ -1,4 +1,4 @@
-"""The COCO DataModule: layout, augmentation, batching, category mapping and every bad input of issue 5."""
+"""The COCO DataModule: layout, augmentation, batching, category mapping and every bad input."""
 
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ def test_pool_semantics_on_a_hand_made_map() -> None:
 def _cascade_by_formula(
     module: CascadeCornerPooling, x: torch.Tensor, first: str, second: str
 ) -> torch.Tensor:
-    """methods-vision.md, top-left: u1 = Left(conv(x)); v1 = Top(conv3x3(conv(x) + u1)); u2 = Top(conv(x));
+    """Fig. 4c of arXiv:1904.08189, top-left: u1 = Left(conv(x)); v1 = Top(conv3x3(conv(x) + u1)); u2 = Top(conv(x));
     v2 = Left(conv3x3(conv(x) + u2)); then the tail on v1 + v2 (bottom-right mirrors with Bottom/Right)."""
     u1 = reference_pool(module.look_1(x), second)
     v1 = reference_pool(module.cascade_conv_1(module.conv_1(x) + u1), first)

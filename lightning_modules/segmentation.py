@@ -3,9 +3,10 @@ arXiv:1904.01150), the plain 2D network it improves on and a 3D U-Net baseline.
 
 * Training: Dice + cross-entropy (``dice_weight``, ``ce_weight``) on random slice stacks (2D networks: the
   label of the centre slice) or 3D patches (``datamodules.volumes.samples``).
-* Validation / test: every case is segmented whole (``networks.segmentation.inference``: slice by slice in
-  batches along ``inference_axes``, probabilities averaged over axes; sliding windows for 3D), brought back to
-  the label file's grid, and scored by Dice per class per case (``CaseDice``): ``{val,test}/dice_<class>`` and
+* Validation / test: every case is segmented whole by the ``inference`` object
+  (``networks.segmentation.inference.VolumeInferer``: slice by slice in batches along its ``axes``, probabilities
+  averaged over axes; sliding windows for 3D), brought back to the label file's grid, and scored by Dice per
+  class per case (``metrics.segmentation.CaseDice``): ``{val,test}/dice_<class>`` and
   ``{val,test}/dice_mean``; the test also logs ``test/dice/<case>/<class>`` (the per-case table of
   ``result.json``). A few slices (label and prediction overlaid) are kept at each validation for
   ``SegmentationOutputs`` (the callback this module declares) to draw.
@@ -23,11 +24,10 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from callbacks.segmentation import SegmentationOutputs, most_foreground_slice
 from datamodules.volumes.preprocessing import resample
-from lightning_modules.segmentation_drawing import most_foreground_slice
-from lightning_modules.segmentation_metrics import CaseDice
-from lightning_modules.segmentation_outputs import SegmentationOutputs
-from networks.segmentation.inference import volume_probabilities
+from metrics.segmentation import CaseDice
+from networks.segmentation.inference import VolumeInferer
 from networks.segmentation.losses import DiceCrossEntropyLoss
 from visionsuite.errors import ConfigError
 from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite, plain
@@ -41,9 +41,7 @@ class VolumeSegmenter(SuiteModule):
         num_classes: Classes including background (the dataset's).
         class_names: Names in class order, used in metric names (default: the datamodule's, else class_<i>).
         dice_weight, ce_weight: Weights of the soft Dice and cross-entropy losses.
-        inference_axes: Axes to segment along (several: probabilities averaged); 2D networks only.
-        inference_batch_size: Slices per forward pass in whole-volume inference (windows: an eighth of it).
-        patch_size, window_overlap: 3D sliding-window inference.
+        inference: Whole-volume inference (axes, slices per forward pass, 3D windows); default settings if None.
         num_visualized: Validation cases drawn each validation.
         num_predicted_slices: Slices drawn per volume in ``mode=predict``.
         input_size: In-plane side of the example input ``mode=summary`` measures.
@@ -51,22 +49,19 @@ class VolumeSegmenter(SuiteModule):
     """
 
     def __init__(self, net: nn.Module, num_classes: int, class_names: Sequence[str] | None = None,
-                 dice_weight: float = 1.0, ce_weight: float = 1.0, inference_axes: Sequence[int] = (2,),
-                 inference_batch_size: int = 16, patch_size: Sequence[int] = (64, 64, 32),
-                 window_overlap: float = 0.5, num_visualized: int = 2, num_predicted_slices: int = 3,
-                 input_size: int = 96,
+                 dice_weight: float = 1.0, ce_weight: float = 1.0, inference: VolumeInferer | None = None,
+                 num_visualized: int = 2, num_predicted_slices: int = 3, input_size: int = 96,
                  optimizer: OptimizerFactory | None = None, scheduler: SchedulerFactory | None = None,
                  scheduler_interval: str = "epoch") -> None:
-        super().__init__(optimizer, scheduler, scheduler_interval, config_name="conf/model/thickened2d.yaml")
+        super().__init__(optimizer, scheduler, scheduler_interval, config_name="conf/model/volume_segmenter.yaml")
         if getattr(net, "num_classes", num_classes) != num_classes:
             raise ConfigError(f"model.net.num_classes={net.num_classes} but model.num_classes={num_classes}.")
         if getattr(net, "input_kind", None) not in ("slices", "volume"):
             raise ConfigError(f"model.net ({type(net).__name__}) must have input_kind slices or volume.")
-        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
+        self.save_hyperparameters(ignore=["net", "inference", "optimizer", "scheduler"])
         self.hparams["class_names"] = plain(class_names)
-        self.hparams["inference_axes"] = [int(a) for a in plain(inference_axes)]
-        self.hparams["patch_size"] = [int(a) for a in plain(patch_size)]
         self.net = net
+        self.inference = inference or VolumeInferer()
         self.loss = DiceCrossEntropyLoss(dice_weight, ce_weight)
         self.val_dice, self.test_dice = CaseDice(num_classes), CaseDice(num_classes)
         self.case_ids: dict[int, str] = {}
@@ -96,15 +91,21 @@ class VolumeSegmenter(SuiteModule):
             return torch.zeros(1, 1, size, size, size)
         return torch.zeros(1, int(self.net.num_slices), size, size)
 
+    def drawn_axis(self) -> int:
+        """The axis pictures are drawn along: the first inference axis of 2D networks, Z for 3D networks."""
+        return self.inference.axes[0] if self.net.input_kind == "slices" else 2
+
     def segment(self, image: torch.Tensor, original_shape: Sequence[int]) -> torch.Tensor:
         """Class probabilities ``(C, *original_shape)`` of one preprocessed volume (see the module docstring)."""
-        probabilities = volume_probabilities(self.net, image, self.hparams.inference_axes,
-                                             self.hparams.inference_batch_size, self.hparams.patch_size,
-                                             self.hparams.window_overlap)
+        probabilities = self.inference(image, self.net)
         return resample(probabilities, tuple(original_shape), is_label=False)
 
     # ----------------------------------------------------------------------------------------- training
     def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        if self.net.input_kind == "slices" and batch["image"].shape[1] != self.net.num_slices:
+            raise ConfigError(f"The network takes {self.net.num_slices} slices (model.net.context_slices="
+                              f"{self.net.context_slices}) but got {batch['image'].shape[1]}; set data.context_slices "
+                              "to the same k.")
         logits = self.net(batch["image"])
         if logits.shape[2:] != batch["label"].shape[1:]:
             raise ConfigError(f"The network outputs {tuple(logits.shape[2:])} maps for {tuple(batch['label'].shape[1:])} "
@@ -139,7 +140,7 @@ class VolumeSegmenter(SuiteModule):
 
     def _overlay(self, batch: Mapping[str, Any], prediction: torch.Tensor) -> dict[str, Any]:
         """The slice (along the first inference axis) with the most labelled voxels, as numpy arrays."""
-        axis = self.hparams.inference_axes[0] if self.net.input_kind == "slices" else 2
+        axis = self.drawn_axis()
         label = batch["label"].cpu().numpy()
         index = most_foreground_slice(label, axis)
         image = resample(batch["image"].float(), tuple(batch["original_shape"]), is_label=False)
@@ -181,4 +182,4 @@ class VolumeSegmenter(SuiteModule):
         image = resample(batch["image"].float(), tuple(batch["original_shape"]), is_label=False).cpu()
         return {"case_id": batch["case_id"], "image_path": batch["image_path"], "prediction": prediction,
                 "image": image, "affine": batch["affine"], "header": batch["header"],
-                "axis": self.hparams.inference_axes[0] if self.net.input_kind == "slices" else 2}
+                "axis": self.drawn_axis()}

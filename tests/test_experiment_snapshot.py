@@ -25,6 +25,9 @@ MOVED: list[tuple[str, str, str]] = [
     # --- CenterNet
     # --- re-ID (MCNL) and SBIR (SAKE)
     # --- medical segmentation
+    ("(thickened2d|plain2d|unet3d)_.*", r"model\.inference_(axes|batch_size)", r"model.inference.\1"),
+    ("(thickened2d|plain2d|unet3d)_.*", r"model\.patch_size", "model.inference.patch_size"),
+    ("(thickened2d|plain2d|unet3d)_.*", r"model\.window_overlap", "model.inference.overlap"),
 ]
 
 #: (experiment pattern, key pattern, why its value or presence changed on purpose).
@@ -36,6 +39,8 @@ CHANGED: list[tuple[str, str, str]] = [
     # --- CenterNet
     # --- re-ID (MCNL) and SBIR (SAKE)
     # --- medical segmentation
+    ("(thickened2d|plain2d|unet3d)_.*", r"model\.inference\._target_",
+     "new: the whole-volume inference settings are one injected VolumeInferer instead of four module arguments"),
 ]
 
 

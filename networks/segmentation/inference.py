@@ -5,7 +5,8 @@ around it (edge slices repeated beyond the volume), ``batch_size`` slices per fo
 (``axes: [0, 1, 2]``) give several probability volumes that are averaged (fusion of the probabilities, as
 multi-view 2D methods do). A 3D network (``input_kind = "volume"``) is run on overlapping ``patch_size`` windows
 whose probabilities are averaged where they overlap. Input and output sides are padded to the network's
-``divisor`` and cropped back.
+``divisor`` and cropped back. :class:`VolumeInferer` holds these settings (the ``model.inference`` node of the
+segmentation configs) and is what the module calls.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 from torch.nn import functional as F
-
-from visionsuite.errors import ConfigError
 
 
 def _pad_to_multiple(tensor: torch.Tensor, divisor: int, dims: int) -> torch.Tensor:
@@ -73,7 +72,7 @@ def window_probabilities(net: nn.Module, volume: torch.Tensor, patch_size: Seque
                          batch_size: int = 2) -> torch.Tensor:
     """Class probabilities ``(C, X, Y, Z)`` of a 3D network on sliding ``patch_size`` windows (averaged overlaps)."""
     if not 0 <= overlap < 1:
-        raise ConfigError(f"model.inference.overlap={overlap}: use a value in [0, 1).")
+        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
     divisor = int(net.divisor)
     shape = volume.shape
     window = [max(math.ceil(min(p, n) / divisor) * divisor, divisor) for p, n in zip(patch_size, shape, strict=True)]
@@ -107,8 +106,32 @@ def volume_probabilities(net: nn.Module, volume: torch.Tensor, axes: Sequence[in
     kind = getattr(net, "input_kind", None)
     if kind == "slices":
         if not axes:
-            raise ConfigError("model.inference.axes is empty: give the axes to segment along, e.g. [2].")
+            raise ValueError("axes is empty: give the axes to segment along, e.g. [2]")
         return torch.stack([slice_probabilities(net, volume, int(a), batch_size) for a in axes]).mean(0)
     if kind == "volume":
         return window_probabilities(net, volume, patch_size, overlap, max(batch_size // 8, 1))
-    raise ConfigError(f"{type(net).__name__} has no input_kind (slices or volume): it cannot segment volumes.")
+    raise TypeError(f"net ({type(net).__name__}) has no input_kind (slices or volume): it cannot segment volumes")
+
+
+class VolumeInferer:
+    """Whole-volume inference with fixed settings: ``inferer(volume, net)`` is :func:`volume_probabilities`.
+
+    Args:
+        axes: Axes a 2D slice-stack network segments along (several: their probabilities are averaged).
+        batch_size: Slices per forward pass (3D sliding windows: an eighth of it).
+        patch_size: Sliding-window size of 3D networks.
+        overlap: Share of a window's side overlapping the next window, in [0, 1).
+    """
+
+    def __init__(self, axes: Sequence[int] = (2,), batch_size: int = 16, patch_size: Sequence[int] = (64, 64, 32),
+                 overlap: float = 0.5) -> None:
+        self.axes, self.patch_size = [int(a) for a in axes], [int(p) for p in patch_size]
+        self.batch_size, self.overlap = int(batch_size), float(overlap)
+        if not self.axes:
+            raise ValueError("axes is empty: give the axes to segment along, e.g. [2]")
+        if not 0 <= self.overlap < 1:
+            raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+
+    def __call__(self, volume: torch.Tensor, net: nn.Module) -> torch.Tensor:
+        """Class probabilities ``(C, X, Y, Z)`` of ``net`` on ``volume`` ``(X, Y, Z)``."""
+        return volume_probabilities(net, volume, self.axes, self.batch_size, self.patch_size, self.overlap)

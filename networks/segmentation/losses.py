@@ -1,8 +1,8 @@
 """Dice + cross-entropy loss of the segmentation networks (weights in the config).
 
 Soft Dice (Milletari et al., arXiv:1606.04797) per foreground class, computed over the whole batch, averaged
-over classes; cross-entropy per voxel. The thickened 2D paper measures Dice (DSC); its training loss is not in
-our sources, so the two weights are config values.
+over classes; cross-entropy per voxel. The thickened 2D paper measures Dice (DSC); its training loss is not yet
+verified, so the two weights are arguments.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
-
-from visionsuite.errors import ConfigError
 
 
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, include_background: bool = False,
@@ -39,7 +37,7 @@ class DiceCrossEntropyLoss(nn.Module):
     def __init__(self, dice_weight: float = 1.0, ce_weight: float = 1.0, include_background: bool = False) -> None:
         super().__init__()
         if dice_weight < 0 or ce_weight < 0 or dice_weight + ce_weight == 0:
-            raise ConfigError(f"model.dice_weight={dice_weight} and model.ce_weight={ce_weight}: both >= 0, not both 0.")
+            raise ValueError(f"dice_weight and ce_weight must be >= 0 and not both 0, got {dice_weight} and {ce_weight}")
         self.dice_weight, self.ce_weight, self.include_background = dice_weight, ce_weight, include_background
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:

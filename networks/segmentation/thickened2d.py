@@ -15,9 +15,9 @@ centre slice. The abstract names the problem and the two remedies we implement:
   convolution, ``highway_channels`` per slice), upsampled to the input resolution and concatenated, slice by
   slice, with the decoder's output in front of the prediction layer.
 
-The fusion depth and the slice count are not given in our sources: they are config values (``fusion_depth``,
-``context_slices``). The encoder-decoder around them is a U-Net (our choice; the paper's backbone is not in our
-sources). v2's early-stage multiplexing and slice-sensitive attention are not implemented.
+The fusion depth and the slice count are arguments (``fusion_depth``, ``context_slices``): the paper's values are not
+yet verified. The encoder-decoder around them is a U-Net (our choice; the paper's backbone is not yet verified).
+v2's early-stage multiplexing and slice-sensitive attention are not implemented.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from networks.segmentation.blocks import DecoderStage, EncoderStage, conv_norm_relu
-from visionsuite.errors import ConfigError
 
 
 class ThickenedUNet2D(nn.Module):
@@ -55,14 +54,14 @@ class ThickenedUNet2D(nn.Module):
         super().__init__()
         channels = [int(c) for c in channels]
         if len(channels) < 2:
-            raise ConfigError(f"model.net.channels={channels}: give at least two encoder stages.")
+            raise ValueError(f"channels must list at least two encoder stages, got {channels}")
         if not 0 <= fusion_depth <= len(channels):
-            raise ConfigError(f"model.net.fusion_depth={fusion_depth}: use 0 (fuse at the first convolution) to "
-                              f"{len(channels)} (fuse at the bottleneck).")
+            raise ValueError(f"fusion_depth must be 0 (fuse at the first convolution) to {len(channels)} (fuse at the "
+                             f"bottleneck), got {fusion_depth}")
         if highway and fusion_depth == 0:
-            raise ConfigError("model.net.highway=true needs model.net.fusion_depth >= 1 (a pre-fusion layer).")
+            raise ValueError("highway=true needs fusion_depth >= 1 (a pre-fusion layer), got fusion_depth=0")
         if context_slices < 0:
-            raise ConfigError(f"model.net.context_slices={context_slices}: k must be >= 0.")
+            raise ValueError(f"context_slices (k) must be >= 0, got {context_slices}")
         self.context_slices, self.num_slices = int(context_slices), 2 * int(context_slices) + 1
         self.fusion_depth, self.num_classes = int(fusion_depth), int(num_classes)
         self.divisor = 2 ** (len(channels) - 1)
@@ -81,8 +80,8 @@ class ThickenedUNet2D(nn.Module):
     def forward(self, slices: torch.Tensor) -> torch.Tensor:
         batch, depth, height, width = slices.shape
         if depth != self.num_slices:
-            raise ConfigError(f"The network takes {self.num_slices} slices (model.net.context_slices="
-                              f"{self.context_slices}) but got {depth}; set data.context_slices to the same k.")
+            raise ValueError(f"slices: the network takes {self.num_slices} slices (context_slices="
+                             f"{self.context_slices}) but got {depth}")
         if self.fusion_depth == 0:  # the plain 2D network: the slices are the first convolution's channels
             return self.fuse_and_decode([], slices)
         per_level = self.slice_features(slices.reshape(batch * depth, 1, height, width))

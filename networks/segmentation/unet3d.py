@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from networks.segmentation.blocks import DecoderStage, EncoderStage
-from visionsuite.errors import ConfigError
 
 
 class UNet3D(nn.Module):
@@ -29,7 +28,7 @@ class UNet3D(nn.Module):
         super().__init__()
         channels = [int(c) for c in channels]
         if len(channels) < 2:
-            raise ConfigError(f"model.net.channels={channels}: give at least two stages.")
+            raise ValueError(f"channels must list at least two stages, got {channels}")
         self.num_classes, self.divisor = int(num_classes), 2 ** (len(channels) - 1)
         self.encoder = nn.ModuleList(
             EncoderStage(in_channels if i == 0 else channels[i - 1], c, 3, downsample=i > 0) for i, c in enumerate(channels))

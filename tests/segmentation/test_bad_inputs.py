@@ -1,4 +1,4 @@
-"""Each bad input of issue 19 gives one clear error (or a warning) naming the file(s)."""
+"""Each bad input gives one clear error (or a warning) naming the file(s)."""
 
 from __future__ import annotations
 

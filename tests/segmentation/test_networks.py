@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 from torchmetrics.functional.segmentation import dice_score
 
-from lightning_modules.segmentation_metrics import CaseDice, dice_per_class
-from networks.segmentation import ThickenedUNet2D, UNet3D, plain_unet2d, thickened_unet2d
+from lightning_modules.segmentation import VolumeSegmenter
+from metrics.segmentation import CaseDice, dice_per_class
+from networks.segmentation import ThickenedUNet2D, UNet3D, VolumeInferer, plain_unet2d, thickened_unet2d
 from networks.segmentation.losses import DiceCrossEntropyLoss, soft_dice_loss
 from visionsuite.errors import ConfigError
+from visionsuite.instantiate import build
 
 
 @pytest.mark.parametrize("fusion_depth", [1, 2, 3])
@@ -48,15 +52,48 @@ def test_plain_network_fuses_every_slice_at_the_first_convolution() -> None:
     net = plain_unet2d(3, context_slices=3, channels=(4, 8))
     assert net.encoder[0][0][0][0].in_channels == 7 and len(net.fusions) == 0 and net.highway is None
     assert net(torch.randn(1, 7, 8, 8)).shape == (1, 3, 8, 8)
-    with pytest.raises(ConfigError, match="takes 7 slices"):
+    with pytest.raises(ValueError, match="takes 7 slices"):
         net(torch.randn(1, 5, 8, 8))
 
 
 def test_bad_network_settings() -> None:
-    with pytest.raises(ConfigError, match="highway=true needs"):
+    with pytest.raises(ValueError, match="^highway=true needs fusion_depth >= 1"):
         ThickenedUNet2D(3, 2, (4, 8), fusion_depth=0, highway=True)
-    with pytest.raises(ConfigError, match="fusion_depth=5"):
+    with pytest.raises(ValueError, match="^fusion_depth must be 0 .* to 2 .*, got 5"):
         ThickenedUNet2D(3, 2, (4, 8), fusion_depth=5)
+    with pytest.raises(ValueError, match="^channels must list at least two"):
+        UNet3D(3, channels=(4,))
+    with pytest.raises(ValueError, match=r"^overlap must be in \[0, 1\)"):
+        VolumeInferer(overlap=1.0)
+
+
+def test_the_module_receives_its_network_built_and_repeats_none_of_its_arguments() -> None:
+    arguments = inspect.signature(VolumeSegmenter).parameters
+    network_arguments = set(inspect.signature(ThickenedUNet2D).parameters) | set(inspect.signature(UNet3D).parameters)
+    assert arguments["net"].default is inspect.Parameter.empty  # no second way to build the network
+    assert set(arguments) & network_arguments == {"num_classes"} and len(arguments) <= 12
+
+
+@pytest.mark.parametrize(("experiment", "fusion_depth"), [("thickened2d_demo", 1), ("plain2d_demo", 0),
+                                                          ("unet3d_demo", None), ("thickened2d_msd_pancreas", 2)])
+def test_each_model_config_injects_its_network(make_config, experiment: str, fusion_depth: int | None) -> None:
+    module = build(make_config(f"experiment={experiment}").model, "model")
+    assert isinstance(module.net, UNet3D if fusion_depth is None else ThickenedUNet2D)
+    assert isinstance(module.inference, VolumeInferer) and module.net.num_classes == module.hparams.num_classes == 3
+    if fusion_depth is not None:
+        assert module.net.fusion_depth == fusion_depth and (module.net.highway is None) == (fusion_depth == 0)
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("model.net.fusion_depth=7", r"model\.net\.fusion_depth must be 0 \(fuse at the first convolution\) to 3"),
+    ("model.net.channels=[8]", r"model\.net\.channels must list at least two encoder stages"),
+    ("model.inference.overlap=1.0", r"model\.inference\.overlap must be in \[0, 1\), got 1\.0"),
+    ("model.dice_weight=0", r"model\.dice_weight and ce_weight must be >= 0 and not both 0"),
+])
+def test_a_bad_setting_is_named_by_its_config_key(make_config, override: str, message: str) -> None:
+    cfg = make_config("experiment=thickened2d_demo", override, *(["model.ce_weight=0"] if "weight" in override else []))
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        build(cfg.model, "model")
 
 
 def test_unet3d_shapes() -> None:
@@ -89,7 +126,7 @@ def test_dice_cross_entropy_loss() -> None:
     assert soft_dice_loss(perfect, target) < 1e-4
     loss = DiceCrossEntropyLoss(dice_weight=0.5, ce_weight=2.0)(torch.randn(2, 3, 8, 8), target)
     assert torch.allclose(loss["loss"], 0.5 * loss["dice_loss"] + 2.0 * loss["ce_loss"])
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError, match="^dice_weight and ce_weight"):
         DiceCrossEntropyLoss(0.0, 0.0)
 
 

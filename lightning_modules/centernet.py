@@ -152,8 +152,6 @@ class CenterNetDetector(SuiteModule):
             return self.categories
         return [{"id": index + 1, "name": f"class_{index + 1}"} for index in range(self.hparams.num_classes)]
 
-    _category_table = category_table
-
     # ---------------------------------------------------------------------------------- training
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         outputs = self.net(batch["images"])

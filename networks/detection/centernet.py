@@ -14,7 +14,7 @@ averages them: intermediate supervision); in evaluation only the last stack runs
 
 Constructors: :func:`centernet104` (two stacks, the paper's main model), :func:`centernet52` (one stack,
 otherwise identical) and :func:`centernet_tiny` (the embedded shapes demo on CPU). They are the one source of
-each preset: the model configs (``conf/model/centernet*.yaml``) inject them as ``model.net``.
+each preset: build a network with one of them (the suite's model configs do) rather than restating its numbers.
 """
 
 from __future__ import annotations

@@ -29,9 +29,9 @@ def test_categories_travel_in_the_checkpoint() -> None:
     checkpoint: dict = {}
     module.on_save_checkpoint(checkpoint)
     restored = tiny_detector(3)
-    assert [c["id"] for c in restored._category_table()] == [1, 2, 3]  # placeholder before loading
+    assert [c["id"] for c in restored.category_table()] == [1, 2, 3]  # placeholder before loading
     restored.on_load_checkpoint(checkpoint)
-    assert [c["id"] for c in restored._category_table()] == [1, 3, 7]
+    assert [c["id"] for c in restored.category_table()] == [1, 3, 7]
 
 
 def test_coco_records_use_original_category_ids() -> None:

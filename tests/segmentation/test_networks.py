@@ -84,6 +84,14 @@ def test_each_model_config_injects_its_network(make_config, experiment: str, fus
         assert module.net.fusion_depth == fusion_depth and (module.net.highway is None) == (fusion_depth == 0)
 
 
+def test_a_slice_count_other_than_the_networks_is_named_by_both_keys(make_config) -> None:
+    module = build(make_config("experiment=thickened2d_demo").model, "model")
+    batch = {"image": torch.zeros(2, 3, 16, 16), "label": torch.zeros(2, 16, 16, dtype=torch.long)}
+    with pytest.raises(ConfigError, match=r"takes 5 slices \(model\.net\.context_slices=2\) but got 3; set "
+                                          r"data\.context_slices"):
+        module.training_step(batch, 0)
+
+
 @pytest.mark.parametrize(("override", "message"), [
     ("model.net.fusion_depth=7", r"model\.net\.fusion_depth must be 0 \(fuse at the first convolution\) to 3"),
     ("model.net.channels=[8]", r"model\.net\.channels must list at least two encoder stages"),

@@ -3,11 +3,12 @@
 Same model, batch and attack (PGD, eps 16/255, step 2/255, 10 iterations, random start; arXiv:1906.10973):
 
 * ``torchattacks``: ``attack(images, labels)`` per batch, nothing else;
-* ``logit_dataset``: what :class:`~lightning_modules.logit_defense_attack.LogitAttackModule` does per shard:
-  the seeded attack, the clean and adversarial logits (:func:`record_logits`) and the atomic shard write.
+* ``logit_dataset``: what the attack phase does per shard in Lightning's predict loop:
+  :meth:`~lightning_modules.logit_defense.LogitAttackModule.predict_step` (the seeded attack, the clean and
+  adversarial logits) and the atomic shard write of :class:`~callbacks.logit_defense.LogitDatasetRecorder`.
 
 Rounds alternate the two paths; the overhead is the median over rounds of (time recorded / time alone - 1).
-Target (issue 16): at most 5 %. Prints one JSON object.
+Target: at most 5 %. Prints one JSON object.
 
     python benchmarks/logit_dataset_throughput.py [--backbone resnet20] [--image-size 32] [--batch-size 128]
                                                   [--batches 4] [--rounds 5] [--device cpu|cuda]
@@ -24,9 +25,10 @@ import time
 import torch
 
 from datamodules.writers.logit_dataset import LogitDatasetWriter
-from lightning_modules.logit_defense_attack import record_logits, seeded, shard_seed
+from lightning_modules.logit_defense import LogitAttackModule
 from networks.classification import build_backbone
-from networks.defense.attacks import build_attack
+from networks.defense.attacks import build_attack, seeded, shard_seed
+from networks.defense.classifier import DefendedClassifier
 from networks.defense.normalized import NormalizedClassifier
 
 PGD10 = {"name": "pgd", "eps": 16 / 255, "alpha": 2 / 255, "steps": 10, "random_start": True}
@@ -51,11 +53,12 @@ def main() -> None:
 
     device = torch.device(args.device)
     torch.manual_seed(0)
-    network = build_backbone(args.backbone, args.num_classes).eval()
-    for parameter in network.parameters():
-        parameter.requires_grad_(False)
-    model = NormalizedClassifier(network, [0.5] * 3, [0.25] * 3).to(device).eval()
-    attack = build_attack({**PGD10, "steps": args.steps}, model, device=device)
+    pgd = {**PGD10, "steps": args.steps}
+    classifier = DefendedClassifier(build_backbone(args.backbone, args.num_classes), identity={}).to(device)
+    model = NormalizedClassifier(classifier, [0.5] * 3, [0.25] * 3).to(device).eval()
+    attack = build_attack(pgd, model, device=device)
+    module = LogitAttackModule(classifier, {"pgd": pgd}, seed=0).to(device)
+    module.attacked, module.attacks = model, {"pgd": attack}  # what its setup / on_predict_start build
     images = torch.rand(args.batches, args.batch_size, 3, args.image_size, args.image_size, device=device)
     labels = torch.randint(0, args.num_classes, (args.batches, args.batch_size), device=device)
 
@@ -66,14 +69,15 @@ def main() -> None:
                     attack(images[batch], labels[batch])
 
         def recorded(round_index: int) -> None:
-            writer = LogitDatasetWriter(f"{scratch}/{round_index}", args.num_classes, {"pgd": PGD10},
+            writer = LogitDatasetWriter(f"{scratch}/{round_index}", args.num_classes, {"pgd": pgd},
                                         {"train": args.batches * args.batch_size}, args.batch_size).open()
-            for batch in range(args.batches):
-                with seeded(shard_seed(0, "train", batch), device):
-                    clean, adversarial = record_logits(model, {"pgd": attack}, images[batch], labels[batch])
-                rows = writer.shard_indices("train", batch)
-                writer.write_shard("train", batch, rows, labels[batch].cpu().numpy(), clean.cpu().numpy(),
-                                   adversarial.cpu().numpy())
+            with torch.inference_mode():  # as in the predict loop
+                for batch in range(args.batches):
+                    rows = writer.shard_indices("train", batch)
+                    shard = module.predict_step({"split": "train", "shard": batch, "image": images[batch],
+                                                 "label": labels[batch], "index": torch.as_tensor(rows)}, batch)
+                    writer.write_shard("train", batch, shard["index"].numpy(), shard["label"].cpu().numpy(),
+                                       shard["clean"].cpu().numpy(), shard["adv"].cpu().numpy())
 
         def timed(function, *arguments) -> float:
             synchronize(device)

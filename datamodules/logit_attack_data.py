@@ -5,9 +5,9 @@ DataModules normalise images. :func:`pixel_split` gives a split with the DataMod
 minus its ``Normalize`` (no augmentation); :func:`normalization_of` gives that ``Normalize``'s mean and std,
 which :class:`~networks.defense.normalized.NormalizedClassifier` applies inside the attacked model.
 
-:class:`AttackImagesDataModule` hands the attack module one whole shard of the logit dataset per batch
-(``{"split", "shard", "index", "image", "label"}``), only for the shards not on disk yet, so a resumed attack
-phase continues where it stopped.
+:class:`AttackImagesDataModule` hands the attack module one whole shard of the logit dataset per predict batch
+(``{"split", "shard", "index", "image", "label"}``), only for the shards not on disk yet (``pending``, set by
+:class:`~callbacks.logit_defense.LogitDatasetRecorder`), so a resumed attack phase continues where it stopped.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
@@ -48,8 +47,7 @@ def pixel_split(datamodule: Any, split: str) -> Dataset:
     """Split ``split`` (train / val / test) of an image DataModule in pixel space, without augmentation."""
     if split not in SPLITS:
         raise ConfigError(f"Unknown split {split!r}; use one of {', '.join(SPLITS)}.")
-    if hasattr(datamodule, "check_data"):
-        datamodule.check_data()
+    datamodule.check_data()
     builder = {"train": datamodule.build_train_dataset, "val": datamodule.build_val_dataset,
                "test": datamodule.build_test_dataset}[split]
     dataset = builder(pixel_transform(datamodule))
@@ -98,7 +96,7 @@ class AttackImagesDataModule(SuiteDataModule):
         num_workers: DataLoader worker processes.
     """
 
-    def __init__(self, images: pl.LightningDataModule, splits: Sequence[str] = ("train", "test"),
+    def __init__(self, images: SuiteDataModule, splits: Sequence[str] = ("train", "test"),
                  shard_size: int = 256, max_samples_per_split: int | None = None, num_workers: int = 0) -> None:
         super().__init__()
         unknown = [split for split in splits if split not in SPLITS]
@@ -115,16 +113,15 @@ class AttackImagesDataModule(SuiteDataModule):
         self.max_samples_per_split = max_samples_per_split
         self.num_workers = int(num_workers)
         self.pixel_splits: dict[str, Dataset] = {}
-        #: ``(split, shard, image indices)`` still to attack; set by the attack module from the writer.
+        #: ``(split, shard, image indices)`` still to attack; set by the recorder from the logit dataset on disk.
         self.pending: list[tuple[str, int, list[int]]] = []
 
     @property
     def num_classes(self) -> int | None:
-        return getattr(self.images, "num_classes", None)
+        return self.images.num_classes
 
     def check_data(self) -> None:
-        if hasattr(self.images, "check_data"):
-            self.images.check_data()
+        self.images.check_data()
 
     def setup(self, stage: str | None = None) -> None:
         for split in self.splits:
@@ -144,7 +141,7 @@ class AttackImagesDataModule(SuiteDataModule):
     def normalization(self) -> tuple[list[float], list[float]]:
         return normalization_of(self.images)
 
-    def train_dataloader(self) -> DataLoader:
+    def predict_dataloader(self) -> DataLoader:
         # batch_size=None: each item is already a whole shard.
         return DataLoader(ShardImages(self.pixel_splits, self.pending), batch_size=None, shuffle=False,
                           num_workers=self.num_workers)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -38,6 +37,32 @@ def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any]:
     if manifest.get("format") != FORMAT_NAME:
         raise DatasetError(f"{path} is not a {FORMAT_NAME} manifest (format={manifest.get('format')!r}).")
     return manifest
+
+
+def defender_layout(entry: str, logit_dir: str | None = None, ckpt_path: str | None = None) -> Any:
+    """``num_classes`` or ``attack_names`` of the defenders to build, as the files of the run state them.
+
+    The defender checkpoint ``ckpt_path`` (what its defenders were trained on) comes first, then the manifest of the
+    logit dataset ``logit_dir`` (one defender per attack it holds). None when neither file says; unreadable files
+    are left to the checks that name them. What ``model.net`` of ``conf/model/logit_defender.yaml`` reads through
+    ``${call:...}``.
+    """
+    if entry not in ("num_classes", "attack_names"):
+        raise ValueError(f"entry must be num_classes or attack_names, got {entry!r}")
+    if ckpt_path and Path(str(ckpt_path)).is_file():
+        try:  # memory-mapped: only the pickled structure is read, not the weights
+            stored = torch.load(str(ckpt_path), map_location="cpu", mmap=True, weights_only=False)
+            value = stored.get("hyper_parameters", {}).get(entry)
+        except Exception:  # noqa: BLE001 - a damaged checkpoint is named when the run loads it
+            value = None
+        if value is not None:
+            return value
+    if logit_dir and (Path(str(logit_dir)) / MANIFEST).is_file():
+        try:
+            return read_manifest(str(logit_dir)).get(entry)
+        except DatasetError:
+            return None
+    return None
 
 
 def read_split(root: str | os.PathLike[str], split: str) -> dict[str, np.ndarray]:
@@ -151,7 +176,7 @@ class LogitDataModule(SuiteDataModule):
     def __init__(self, logit_dir: str | os.PathLike[str] | None = None, batch_size: int = 256,
                  eval_batch_size: int | None = None, val_fraction: float = 0.1, seed: int = 0, num_workers: int = 0,
                  expected_num_classes: int | None = None, predict_path: str | None = None,
-                 predict_split: str = "test", images: pl.LightningDataModule | None = None) -> None:
+                 predict_split: str = "test", images: SuiteDataModule | None = None) -> None:
         super().__init__()
         if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
             raise ConfigError(f"data.batch_size / data.eval_batch_size must be >= 1, got {batch_size} / {eval_batch_size}.")
@@ -196,13 +221,13 @@ class LogitDataModule(SuiteDataModule):
         classes = self.num_classes
         if self.expected_num_classes is not None and classes != int(self.expected_num_classes):
             raise DatasetError(f"{source} holds logits of {classes} classes but the defender has "
-                               f"{self.expected_num_classes} (model.num_classes); use a logit file of the "
+                               f"{self.expected_num_classes} (model.net.num_classes); use a logit file of the "
                                "classifier this defender was trained for, or a defender of that class count.")
         if self.predict_path is not None and self.predict_path != self.logit_dir:
             predict_classes = int(self._predict_arrays()["logits"].shape[1])
             if self.expected_num_classes is not None and predict_classes != int(self.expected_num_classes):
                 raise DatasetError(f"{self.predict_path} holds logits of {predict_classes} classes but the defender "
-                                   f"has {self.expected_num_classes} (model.num_classes).")
+                                   f"has {self.expected_num_classes} (model.net.num_classes).")
 
     # --------------------------------------------------------------------------- Lightning hooks
     def setup(self, stage: str | None = None) -> None:
@@ -263,4 +288,4 @@ class LogitDataModule(SuiteDataModule):
         return DataLoader(self.datasets["predict"], batch_size=self.eval_batch_size, num_workers=self.num_workers)
 
 
-__all__ = ["LogitDataModule", "LogitRecords", "PredictRecords", "read_logit_file", "read_manifest", "read_split"]
+__all__ = ["LogitDataModule", "defender_layout", "LogitRecords", "PredictRecords", "read_logit_file", "read_manifest", "read_split"]

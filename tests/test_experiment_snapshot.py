@@ -17,11 +17,16 @@ import pytest
 
 from tests.experiment_snapshot import SNAPSHOT, composed, experiment_names, flat_values
 
+# Logit defense: the attack phase's experiments, and the chains whose root config is their attack phase's.
+_LOGIT_ATTACK = r"logit_defense_(attack_)?(digits|cifar10|imagenet)"
+
 #: (experiment pattern, old key pattern, new key template): the value moved, unchanged, to another key.
 MOVED: list[tuple[str, str, str]] = [
     # --- architecture search (DARTS family)
     # --- classification, AugRefine, Pruning from Scratch
     # --- logit defense
+    (_LOGIT_ATTACK, r"model\.logit_dir", "task.logit_dir"),
+    ("logit_defense_(defender|evaluate)_.*", r"model\.(num_classes|attack_names|hidden|dropout)", r"model.net.\1"),
     # --- CenterNet
     # --- re-ID (MCNL) and SBIR (SAKE)
     # --- medical segmentation
@@ -36,6 +41,22 @@ CHANGED: list[tuple[str, str, str]] = [
     # --- architecture search (DARTS family)
     # --- classification, AugRefine, Pruning from Scratch
     # --- logit defense
+    ("logit_defense_.*", r"model\._target_", "the family's modules are in lightning_modules/logit_defense.py"),
+    ("logit_defense_.*", r"model\.classifier\.(_target_|module(\._target_|\.path)?)", "the classifier to defend is "
+     "built by the config layer (networks.defense.classifier.load_classifier; the class that wrote a suite checkpoint "
+     "by hydra.utils.get_class: ImageClassifier, now in lightning_modules/classification.py)"),
+    (_LOGIT_ATTACK, r"task\.(_target_|_partial_)|test_after_fit|trainer\.(min_epochs|max_epochs|log_every_n_steps|num_sanity_val_steps)",
+     "the attack phase is a task running Lightning's predict loop (networks/defense/tasks.py), not a one-epoch fit"),
+    ("logit_defense_(digits|cifar10|imagenet)", r"phases\.attack\.debug_overrides", "the attack walks its shards in the "
+     "predict loop (++trainer.limit_predict_batches=1.0); C&W at 10 iterations for every dataset (digits: already 10)"),
+    ("logit_defense_(digits|cifar10|imagenet)", r"logit_defense\.(data|classifier_artifact)", "new keys of the chain "
+     "template conf/experiment/logit_defense/chain.yaml: the phases' dataset and the classifier artifact defended"),
+    ("logit_defense_(defender|evaluate)_.*", r"model\.(logit_dir|net\._target_)", "the defenders are model.net "
+     "(DefenderBank); their attacks and class count come from the checkpoint or logit dataset by ${call:...}"),
+    ("logit_defense_(defender|evaluate)_.*", r"callbacks\.logit_defense_report\._target_",
+     "the defender module declares its report callback (configure_callbacks)"),
+    ("logit_defense_evaluate_.*", r"test_after_fit|trainer\.(max_epochs|log_every_n_steps)",
+     "the evaluate phase is the defender phase's experiment in mode=test, which uses none of these"),
     # --- CenterNet
     # --- re-ID (MCNL) and SBIR (SAKE)
     # --- medical segmentation

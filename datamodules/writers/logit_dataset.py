@@ -83,7 +83,7 @@ class LogitDatasetWriter:
         if shard_size < 1:
             raise ConfigError(f"shard_size must be >= 1, got {shard_size}.")
         if not attacks:
-            raise ConfigError("A logit dataset needs at least one attack (model.attacks is empty).")
+            raise ConfigError("A logit dataset needs at least one attack.")
         self.root = Path(root)
         self.num_classes = int(num_classes)
         self.attack_names = list(attacks)

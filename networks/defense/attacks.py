@@ -1,4 +1,4 @@
-"""The attacks of the logit defense, built with torchattacks from one config entry each (``conf/attack/``).
+"""The attacks of the logit defense, built with torchattacks from one entry each (``{name: pgd, eps: ...}``).
 
 Settings of the paper's code (arXiv:1906.10973; ImageNet, pixels in [0, 1]):
 
@@ -9,21 +9,26 @@ Settings of the paper's code (arXiv:1906.10973; ImageNet, pixels in [0, 1]):
   as a candidate (the same on the 10-class datasets, slower on ImageNet).
 * FGSM: one signed-gradient step of size ``eps``.
 
-An entry is ``{name: <attack>, <parameter>: <value>, ...}``; :func:`validate_attack_spec` checks the name and
-the range of every parameter before anything runs, naming the config key.
+:func:`attack_parameters` checks an entry's name and the range of every parameter before anything runs, and
+names the parameter first in its ``ValueError`` (``eps=-0.1 is out of range ...``).
+
+Recording (what the attack phase does per shard): :func:`record_logits` gives the clean logits and the logits
+under every attack; :func:`seeded` with :func:`shard_seed` makes a shard's random numbers (PGD's random start)
+depend only on ``(seed, split, shard)``, so a shard written after a resume equals the one an uninterrupted run
+writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torchattacks
 from torch import nn
-
-from visionsuite.errors import ConfigError
 
 
 def _at_least(minimum: float, integer: bool = False) -> Callable[[Any], bool]:
@@ -69,41 +74,72 @@ ATTACKS: dict[str, AttackKind] = {
 }
 
 
-def validate_attack_spec(spec: Mapping[str, Any], key: str) -> dict[str, Any]:
-    """Check one attack entry (found at config key ``key``); return its parameters without ``name``.
+def attack_parameters(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Check one attack entry ``{name: <attack>, <parameter>: <value>, ...}``; return its parameters without ``name``.
 
     Raises:
-        ConfigError: unknown attack name (lists the known ones), unknown parameter, or a value out of range
-            (``eps < 0``, ``steps < 1``...).
+        ValueError: naming the argument first: an unknown attack ``name`` (lists the known ones), an unknown
+            parameter, or a value out of range (``eps < 0``, ``steps < 1``...).
     """
+    known = ", ".join(sorted(ATTACKS))
     if not isinstance(spec, Mapping) or "name" not in spec:
-        raise ConfigError(f"`{key}` must be an attack entry with a `name` (one of {', '.join(sorted(ATTACKS))}); "
-                          f"got {spec!r}.")
+        raise ValueError(f"name is missing: an attack entry needs a `name` (one of {known}); got {spec!r}")
     name = spec["name"]
     if name not in ATTACKS:
-        raise ConfigError(f"`{key}.name`: unknown attack {name!r}; known attacks: {', '.join(sorted(ATTACKS))} "
-                          "(one file each under conf/attack/).")
+        raise ValueError(f"name: unknown attack {name!r}; known attacks: {known}")
     kind = ATTACKS[name]
     parameters = {parameter: value for parameter, value in spec.items() if parameter != "name"}
     for parameter, value in parameters.items():
         if parameter not in kind.parameters:
-            raise ConfigError(f"`{key}.{parameter}`: attack {name!r} has no parameter {parameter!r}; its parameters: "
-                              f"{', '.join(kind.parameters)}.")
+            raise ValueError(f"{parameter}: attack {name!r} has no parameter {parameter!r}; its parameters: "
+                             f"{', '.join(kind.parameters)}")
         check = kind.parameters[parameter]
         if not check(value):
-            raise ConfigError(f"`{key}.{parameter}`={value!r} is out of range for attack {name!r}: use {check.__doc__}.")
+            raise ValueError(f"{parameter}={value!r} is out of range for attack {name!r}: use {check.__doc__}")
     return parameters
 
 
-def build_attack(spec: Mapping[str, Any], model: nn.Module, key: str = "attack",
+def build_attack(spec: Mapping[str, Any], model: nn.Module,
                  device: torch.device | None = None) -> torchattacks.attack.Attack:
     """The torchattacks attack of ``spec`` against ``model`` (which takes images in [0, 1], see
     :class:`~networks.defense.normalized.NormalizedClassifier`)."""
-    parameters = validate_attack_spec(spec, key)
+    parameters = attack_parameters(spec)
     attack = ATTACKS[spec["name"]].factory(model, **parameters)
     if device is not None:
         attack.set_device(device)
     return attack
 
 
-__all__ = ["ATTACKS", "AttackKind", "build_attack", "validate_attack_spec"]
+def shard_seed(seed: int, split: str, shard: int) -> int:
+    """A 63-bit seed that depends only on ``(seed, split, shard)``."""
+    digest = hashlib.sha256(f"{seed}/{split}/{shard}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Run the block with torch's global generators (CPU and ``device``) seeded, restoring them afterwards."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def record_logits(model: nn.Module, attacks: Mapping[str, Any], images: torch.Tensor,
+                  labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clean logits ``(N, C)`` and logits under every attack ``(N, K, C)`` of ``images`` in [0, 1].
+
+    ``model`` must be in eval mode; each attack is a torchattacks attack on ``model``. The attacks need
+    gradients: call this outside ``torch.inference_mode`` (the recording passes themselves run inside it).
+    """
+    with torch.inference_mode():  # the recording passes keep no autograd state (the cheapest forward)
+        clean = model(images)
+    adversarial = []
+    for attack in attacks.values():
+        adv_images = attack(images, labels)
+        with torch.inference_mode():
+            adversarial.append(model(adv_images))
+    return clean, torch.stack(adversarial, dim=1)
+
+
+__all__ = ["ATTACKS", "AttackKind", "attack_parameters", "build_attack", "record_logits", "seeded", "shard_seed"]

@@ -33,8 +33,8 @@ class LogitDefender(nn.Module):
 
     def __init__(self, num_classes: int, hidden: int = DEFENDER_HIDDEN, dropout: float = DEFENDER_DROPOUT) -> None:
         super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes must be an integer >= 2 (the classifier's logits), got {num_classes!r}")
         self.num_classes = int(num_classes)
         self.layers = nn.Sequential(
             nn.Linear(num_classes, hidden),
@@ -63,10 +63,12 @@ class DefenderBank(nn.Module):
     def __init__(self, attack_names: Sequence[str], num_classes: int, hidden: int = DEFENDER_HIDDEN,
                  dropout: float = DEFENDER_DROPOUT) -> None:
         super().__init__()
-        if not attack_names:
-            raise ValueError("DefenderBank needs at least one attack name")
-        self.attack_names = list(attack_names)
-        self.defenders = nn.ModuleDict({name: LogitDefender(num_classes, hidden, dropout) for name in attack_names})
+        if not attack_names or isinstance(attack_names, str):
+            raise ValueError(f"attack_names must list at least one attack (those of the logit dataset the defenders "
+                             f"learn from), got {attack_names!r}")
+        self.attack_names = [str(name) for name in attack_names]
+        self.defenders = nn.ModuleDict({name: LogitDefender(num_classes, hidden, dropout) for name in self.attack_names})
+        self.num_classes, self.hidden, self.dropout = int(num_classes), int(hidden), float(dropout)
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
         """``(N, C)`` logits -> ``(K, N, C)``: every defender's correction of the same logits."""

@@ -11,7 +11,8 @@ import pytorch_lightning as pl
 import torch
 
 from datamodules.digits import DigitsDataModule
-from lightning_modules.image_classifier import ImageClassifier
+from lightning_modules.classification import ImageClassifier
+from networks.classification import build_backbone
 
 #: Test scale: 16x16 digits and a quarter-width ResNet-20 (2 epochs, ~90 % test accuracy in seconds).
 IMAGE_SIZE = 16
@@ -24,8 +25,7 @@ def classifier_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.set_num_threads(1)
     pl.seed_everything(0, workers=True)
     root = tmp_path_factory.mktemp("classifier")
-    model = ImageClassifier(backbone={"name": "resnet20", "options": {"width_multiplier": 0.25}}, num_classes=10,
-                            input_size=IMAGE_SIZE,
+    model = ImageClassifier(build_backbone("resnet20", 10, width_multiplier=0.25), num_classes=10, input_size=IMAGE_SIZE,
                             optimizer=lambda params: torch.optim.Adam(params, lr=3e-3))
     data = DigitsDataModule(image_size=IMAGE_SIZE, batch_size=64, crop_padding=0, seed=0)
     trainer = pl.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False,

@@ -10,14 +10,15 @@ from tests.logit_defense.conftest import IMAGE_SIZE
 
 
 class StopAfterBatches(pl.Callback):
-    """Simulates a killed attack phase: raises once ``batches`` training batches (shards) are done."""
+    """Simulates a killed attack phase: raises when the predict loop starts batch (shard) ``batches + 1``, once
+    the first ``batches`` shards are written."""
 
     def __init__(self, batches: int) -> None:
         self.batches = batches
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch,
-                           batch_idx: int) -> None:
-        if batch_idx + 1 >= self.batches:
+    def on_predict_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int,
+                               dataloader_idx: int = 0) -> None:
+        if batch_idx >= self.batches:
             raise SimulatedKill(f"simulated kill after {self.batches} shards")
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from datamodules.logit_dataset import read_manifest, read_split
-from lightning_modules.logit_defense_classifier import file_sha256
+from networks.defense.classifier import file_sha256
 from tests.logit_defense.helpers import SimulatedKill, attack_overrides
 from visionsuite.errors import ConfigError
 from visionsuite.pipeline import run_job
@@ -55,27 +55,30 @@ def test_interrupted_attack_resumes_to_identical_files(make_config, classifier_c
 
 def test_bad_attack_entries_are_clear_errors(make_config, classifier_checkpoint: Path) -> None:
     base = attack_overrides(classifier_checkpoint)
-    with pytest.raises(ConfigError, match="unknown attack 'pgdd'; known attacks: cw_l2, deepfool, fgsm, pgd"):
+    with pytest.raises(ConfigError, match="^model.attacks.pgd.name: unknown attack 'pgdd'; known attacks: cw_l2, "
+                                          "deepfool, fgsm, pgd"):
         run_job(make_config(*base, "model.attacks.pgd.name=pgdd"))
-    with pytest.raises(ConfigError, match=r"model.attacks.pgd.eps`=-0.1 is out of range.*>= 0"):
+    with pytest.raises(ConfigError, match=r"^model.attacks.pgd.eps=-0.1 is out of range.*>= 0"):
         run_job(make_config(*base, "model.attacks.pgd.eps=-0.1"))
-    with pytest.raises(ConfigError, match=r"model.attacks.pgd.steps`=0 is out of range.*integer >= 1"):
+    with pytest.raises(ConfigError, match=r"^model.attacks.pgd.steps=0 is out of range.*integer >= 1"):
         run_job(make_config(*base, "model.attacks.pgd.steps=0"))
+    with pytest.raises(ConfigError, match=r"^model.attacks.pgd.epss: attack 'pgd' has no parameter 'epss'"):
+        run_job(make_config(*base, "+model.attacks.pgd.epss=0.1"))
 
 
 def test_a_classifier_checkpoint_that_does_not_load_is_a_clear_error(make_config, tmp_path: Path) -> None:
     broken = tmp_path / "broken.ckpt"
     broken.write_bytes(b"\x80\x02 this is not a checkpoint")
-    with pytest.raises(ConfigError, match=r"broken.ckpt does not load as ImageClassifier"):
+    with pytest.raises(ConfigError, match=r"^model.classifier.checkpoint=\S*broken.ckpt does not load as ImageClassifier"):
         run_job(make_config(*attack_overrides(broken)))
-    with pytest.raises(ConfigError, match=r"missing.ckpt: no such file"):
+    with pytest.raises(ConfigError, match=r"^model.classifier.checkpoint=\S*missing.ckpt: no such file"):
         run_job(make_config(*attack_overrides(tmp_path / "missing.ckpt")))
 
 
 def test_logits_are_computed_in_pixel_space(make_config, classifier_checkpoint: Path, quiet_threads) -> None:
     """The clean logits recorded equal the classifier's on the datamodule's normalised test images."""
     from datamodules.digits import DigitsDataModule
-    from lightning_modules.image_classifier import ImageClassifier
+    from lightning_modules.classification import ImageClassifier
 
     result = run_job(make_config(*attack_overrides(classifier_checkpoint)))
     test = read_split(result["artifacts"]["logits"], "test")

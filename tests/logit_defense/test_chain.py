@@ -35,5 +35,5 @@ def test_chain_runs_every_phase_with_a_given_classifier(make_config, classifier_
 
 
 def test_attack_without_classifier_is_a_clear_error(make_config) -> None:
-    with pytest.raises(ConfigError, match=r"model.classifier.checkpoint` is not set"):
+    with pytest.raises(ConfigError, match=r"^model.classifier.checkpoint is not set"):
         run(make_config("experiment=logit_defense_attack_digits"))

@@ -1,5 +1,5 @@
 """Defender and evaluate phases: the paper's defender, its recovery under PGD, the transfer matrix, the
-adaptive white-box attack, mode=predict on a logit file, and the bad inputs of the issue."""
+adaptive white-box attack, mode=predict on a logit file, and bad inputs."""
 
 from __future__ import annotations
 
@@ -95,12 +95,20 @@ def test_predict_corrects_a_logit_file_without_images(pipeline_runs, make_config
 
 def test_a_logit_file_of_another_class_count_is_refused(pipeline_runs, make_config, tmp_path: Path) -> None:
     np.save(tmp_path / "five.npy", np.zeros((3, 5), dtype=np.float32))
-    with pytest.raises(ConfigError, match="five.npy holds logits of 5 classes but the defender has 10"):
+    with pytest.raises(DatasetError, match="five.npy holds logits of 5 classes but the defender has 10"):
         run_job(make_config("experiment=logit_defense_defender_digits", "mode=predict",
                             f"ckpt_path={pipeline_runs['defender']}", f"data.predict_path={tmp_path / 'five.npy'}"))
     with pytest.raises(DatasetError, match="holds logits of 10 classes but the defender has 7"):
         run_job(make_config("experiment=logit_defense_defender_digits", f"data.logit_dir={pipeline_runs['logits']}",
-                            "model.num_classes=7"))
+                            "model.net.num_classes=7"))
+
+
+def test_a_defender_checkpoint_must_hold_the_defenders_model_net_builds(pipeline_runs, make_config) -> None:
+    """The checkpoint's attacks are taken unless model.net.attack_names says otherwise; then loading refuses it."""
+    with pytest.raises(ConfigError, match=r"holds defenders for \['pgd', 'fgsm'\] but model.net.attack_names is "
+                                          r"\['fgsm'\]"):
+        run_job(make_config(*pipeline_runs["evaluate_overrides"], "model.adaptive_attack=null",
+                            "model.net.attack_names=[fgsm]"))
 
 
 def test_a_logit_dataset_of_another_classifier_warns_naming_both(pipeline_runs, make_config, tmp_path: Path) -> None:

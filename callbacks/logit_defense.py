@@ -1,34 +1,102 @@
-"""What the evaluate phase of the logit defense (arXiv:1906.10973) leaves on disk, written by a callback.
+"""What the logit defense (arXiv:1906.10973) writes besides checkpoints, as callbacks.
 
-After ``trainer.test``: ``transfer.json`` (the accuracy table, the transfer matrix and the adaptive attack's
-numbers), ``transfer.md`` (the same as markdown tables) and ``transfer_heatmap.png`` (the transfer matrix:
-defender trained on attack A, rows; evaluated on attack B, columns). After ``trainer.predict``:
-``predictions.npz`` (corrected logits and predictions) and ``predictions.csv``. The paths are added to the
-module's ``artifacts`` (so ``result.json`` lists them).
+* :class:`LogitDatasetRecorder` (Lightning's ``BasePredictionWriter``; the attack phase): opens the logit dataset
+  (:mod:`datamodules.writers.logit_dataset`: its manifest holds the attacks, the classifier's identity, the
+  normalisation and the seed), hands the datamodule the shards not on disk yet, and writes each shard the attack
+  module predicts, all or nothing, so an interrupted attack phase resumes at the first missing shard. It counts
+  the classifier's accuracy on the clean and attacked images of each split (``attack/<split>/<source>_acc``).
+* :class:`LogitDefenseReport` (the evaluate phase and ``mode=predict``, declared by the defender module): after
+  ``trainer.test``, ``transfer.json`` (the accuracy table, the transfer matrix and the adaptive attack's numbers),
+  ``transfer.md`` (the same as markdown tables) and ``transfer_heatmap.png`` (the transfer matrix: defender
+  trained on attack A, rows; evaluated on attack B, columns); after ``trainer.predict``, ``predictions.npz``
+  (corrected logits and predictions) and ``predictions.csv``. The paths are added to the module's ``artifacts``
+  (so ``result.json`` lists them).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import BasePredictionWriter
 
-from datamodules.writers.logit_dataset import write_npz_deterministic
-from lightning_modules.logit_defense import result_paths
-from lightning_modules.logit_defense_metrics import CLEAN, UNDEFENDED
+from datamodules.writers.logit_dataset import LogitDatasetWriter, write_npz_deterministic
+from metrics.logit_defense import CLEAN, UNDEFENDED, DefenseAccuracy, transfer_matrix
 from visionsuite.io import atomic_write_json, atomic_write_text
 
 
-def transfer_matrix(evaluation: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """``{trained_on: {evaluated_on: accuracy}}``: the defender rows on the attack columns."""
-    attacks = [source for source in evaluation["sources"] if source != CLEAN]
-    return {defender: {attack: evaluation["accuracy"][defender][attack] for attack in attacks}
-            for defender in evaluation["defenders"]}
+class LogitDatasetRecorder(BasePredictionWriter):
+    """Writes the shards the attack module predicts into the logit dataset ``logit_dir``.
+
+    Each prediction is one shard: ``{"split", "shard", "index", "label", "clean" (n, C), "adv" (n, K, C)}``
+    (:class:`~lightning_modules.logit_defense.LogitAttackModule`). :attr:`metrics` holds, after the predict loop,
+    the classifier's accuracy on the clean and attacked images of the shards written in this run.
+
+    Args:
+        logit_dir: The logit dataset directory (created, or reopened to resume).
+        num_classes: The classifier's number of logits.
+    """
+
+    def __init__(self, logit_dir: str | os.PathLike[str], num_classes: int) -> None:
+        super().__init__(write_interval="batch")
+        self.logit_dir = Path(logit_dir)
+        self.num_classes = int(num_classes)
+        self.dataset: LogitDatasetWriter | None = None
+        self.accuracy: dict[str, DefenseAccuracy] = {}
+        self.metrics: dict[str, float] = {}
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Open the dataset (the manifest is written once, or checked against these settings) and give the
+        datamodule the pending shards (before Lightning asks it for the predict dataloader)."""
+        datamodule = trainer.datamodule
+        mean, std = datamodule.normalization()
+        sizes, strides = datamodule.split_sizes()
+        self.dataset = LogitDatasetWriter(
+            self.logit_dir, self.num_classes, pl_module.attack_specs, sizes, datamodule.shard_size,
+            classifier=pl_module.net.identity, normalization={"mean": mean, "std": std}, seed=pl_module.seed,
+            strides=strides,
+        ).open()
+        datamodule.pending = [(split, shard, self.dataset.shard_indices(split, shard))
+                              for split, shard in self.dataset.pending_shards()]
+        self.accuracy = {split: DefenseAccuracy([], list(pl_module.attack_specs)).to(pl_module.device)
+                         for split in sizes}
+        pl_module.artifacts["logits"] = str(self.logit_dir)
+
+    def write_on_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, prediction: dict[str, Any],
+                           batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        assert self.dataset is not None
+        split, labels = prediction["split"], prediction["label"]
+        self.dataset.write_shard(split, int(prediction["shard"]), prediction["index"].cpu().numpy(),
+                                 labels.cpu().numpy(), prediction["clean"].cpu().numpy(),
+                                 prediction["adv"].cpu().numpy())
+        sources = torch.cat([prediction["clean"].unsqueeze(0), prediction["adv"].transpose(0, 1)])  # (1 + K, n, C)
+        self.accuracy[split].update(sources.unsqueeze(0), labels)
+
+    def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """The accuracies of this run's shards, per split (gathered over processes), sent to the loggers."""
+        self.metrics = {}
+        for split, accuracy in self.accuracy.items():
+            if int(trainer.strategy.reduce(accuracy.total.clone(), reduce_op="sum")) == 0:
+                continue  # no shard of this split was written in this run
+            for source, value in accuracy.as_table()[UNDEFENDED].items():
+                self.metrics[f"attack/{split}/{source}_acc"] = float(value)
+            accuracy.reset()
+        for logger in trainer.loggers:
+            logger.log_metrics(self.metrics, step=trainer.global_step)
+
+
+def result_paths(run_dir: str | Path) -> dict[str, Path]:
+    """Where the evaluate phase writes its report, and ``mode=predict`` its corrected logits."""
+    root = Path(run_dir)
+    return {"transfer_json": root / "transfer.json", "transfer_table": root / "transfer.md",
+            "transfer_heatmap": root / "transfer_heatmap.png", "predictions": root / "predictions.npz",
+            "predictions_csv": root / "predictions.csv"}
 
 
 def markdown_report(evaluation: dict[str, Any]) -> str:
@@ -121,9 +189,8 @@ class LogitDefenseReport(pl.Callback):
         arrays = {key: torch.cat([part[key] for part in self._predictions]).numpy() for key in self._predictions[0]}
         paths = result_paths(trainer.default_root_dir)
         write_npz_deterministic(paths["predictions"], arrays)
-        datamodule = trainer.datamodule
-        sources = datamodule.predict_sources() if hasattr(datamodule, "predict_sources") else []
-        defenders = list(pl_module.hparams.attack_names)
+        sources = trainer.datamodule.predict_sources()
+        defenders = list(pl_module.net.attack_names)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(["row", "source", "label", "undefended", *[f"defended_{name}" for name in defenders]])
@@ -137,4 +204,4 @@ class LogitDefenseReport(pl.Callback):
         self._predictions = []
 
 
-__all__ = ["LogitDefenseReport", "draw_heatmap", "markdown_report", "transfer_matrix"]
+__all__ = ["LogitDatasetRecorder", "LogitDefenseReport", "draw_heatmap", "markdown_report", "result_paths"]

@@ -1,4 +1,4 @@
-"""The evaluator of the logit defense (arXiv:1906.10973): accuracy with and without defenders, per source.
+"""Metrics of the logit defense (arXiv:1906.10973): accuracy with and without defenders, per logit source.
 
 One :class:`DefenseAccuracy` metric counts correct predictions for every (model, logit source) pair:
 
@@ -9,11 +9,14 @@ One :class:`DefenseAccuracy` metric counts correct predictions for every (model,
 The defender rows restricted to the attack columns are the transfer matrix (trained on A, evaluated on B)
 the paper discusses in Sec. 4. :class:`AdaptiveAccuracy` counts the accuracy of classifier + defender under
 a white-box attack through both (the check a defense needs before anyone calls it robust).
+:func:`transfer_matrix` reads the transfer matrix out of the evaluate phase's table. The attack phase counts the
+classifier's accuracy on the logits it records with a :class:`DefenseAccuracy` without defenders.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torchmetrics import Metric
@@ -77,4 +80,12 @@ class AdaptiveAccuracy(Metric):
         return self.correct.float() / self.total.clamp(min=1)
 
 
-__all__ = ["CLEAN", "UNDEFENDED", "AdaptiveAccuracy", "DefenseAccuracy"]
+def transfer_matrix(evaluation: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """``{trained_on: {evaluated_on: accuracy}}``: the defender rows of the evaluate phase's accuracy table
+    (``evaluation["accuracy"]``, ``{row: {source: accuracy}}``) on the attack columns."""
+    attacks = [source for source in evaluation["sources"] if source != CLEAN]
+    return {defender: {attack: evaluation["accuracy"][defender][attack] for attack in attacks}
+            for defender in evaluation["defenders"]}
+
+
+__all__ = ["CLEAN", "UNDEFENDED", "AdaptiveAccuracy", "DefenseAccuracy", "transfer_matrix"]

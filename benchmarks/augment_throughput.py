@@ -3,7 +3,7 @@
 Both sides read the same CIFAR-10-format pickles (written by ``datamodules/writers/cifar.py``) and apply the very
 same transform objects (AutoAugment + Cutout from ``data.augment``, plus CutMix in the collate with ``--cutmix``):
 ours is ``CIFARDataModule.train_dataloader()`` (file checks, epoch-seeded sampler and loader), the reference is
-``torchvision.datasets.CIFAR10`` in a plain ``DataLoader(shuffle=True)``. Target (issue 14): ours within 5% of the
+``torchvision.datasets.CIFAR10`` in a plain ``DataLoader(shuffle=True)``. Target: ours within 5% of the
 reference. The two are interleaved ``--repeats`` times and the best of each is kept. Prints one JSON object.
 
     python benchmarks/augment_throughput.py [--images 2000] [--batch-size 128] [--workers 2] [--cutmix]

@@ -2,7 +2,7 @@
 
 The method of ``train_throughput.py`` (same synthetic batches, warm-up steps, the two paths interleaved twice, best
 of each) on the classification layer: by default the CIFAR ResNet-56 with SGD 0.1 / momentum 0.9 / wd 1e-4
-(classify_cifar10). Target (issue 14): the Lightning path within 5% of the plain loop. Prints one JSON object.
+(classify_cifar10). Target: the Lightning path within 5% of the plain loop. Prints one JSON object.
 
     python benchmarks/classifier_throughput.py [--backbone resnet56] [--width-multiplier 1.0] [--steps 30]
                                                [--batch-size 128] [--device cpu|cuda]
@@ -18,15 +18,16 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 from train_throughput import report, timed_plain_loop, trainer_images_per_s
 
-from lightning_modules.image_classifier import ImageClassifier
+from lightning_modules.classification import ImageClassifier
+from networks.classification import build_backbone
 
 SGD = partial(torch.optim.SGD, lr=0.1, momentum=0.9, weight_decay=1e-4)
 
 
 def make_module(args: argparse.Namespace) -> ImageClassifier:
     torch.manual_seed(0)
-    backbone = {"name": args.backbone, "options": {"width_multiplier": args.width_multiplier}}
-    return ImageClassifier(backbone, num_classes=10, optimizer=SGD)
+    net = build_backbone(args.backbone, 10, width_multiplier=args.width_multiplier)
+    return ImageClassifier(net, num_classes=10, optimizer=SGD)
 
 
 def make_loader(args: argparse.Namespace, batches: int) -> DataLoader:

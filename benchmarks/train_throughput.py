@@ -1,6 +1,6 @@
 """Training throughput (images/s) of the same network and batch: our Lightning module vs a plain loop.
 
-Target (issue 2): the Lightning path within 5% of the plain PyTorch loop. Prints one JSON object.
+Target: the Lightning path within 5% of the plain PyTorch loop. Prints one JSON object.
 
     python benchmarks/train_throughput.py [--steps 30] [--batch-size 64] [--init-channels 16] [--layers 8]
                                           [--device cpu|cuda]
@@ -19,16 +19,16 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_modules.nas_train import GenotypeClassifier
+from lightning_modules.nas import GenotypeClassifier
+from networks.nas.networks import NetworkCIFAR
 
 
 def make_module(args: argparse.Namespace) -> GenotypeClassifier:
     torch.manual_seed(0)
-    return GenotypeClassifier(
-        genotype=args.genotype, num_classes=10, init_channels=args.init_channels, layers=args.layers,
-        auxiliary_weight=0.4, drop_path_prob=0.2,
-        optimizer=partial(torch.optim.SGD, lr=0.025, momentum=0.9, weight_decay=3e-4),
-    )
+    net = NetworkCIFAR(init_channels=args.init_channels, num_classes=10, layers=args.layers, auxiliary=True,
+                       genotype=args.genotype)
+    return GenotypeClassifier(net, num_classes=10, auxiliary_weight=0.4, drop_path_prob=0.2,
+                              optimizer=partial(torch.optim.SGD, lr=0.025, momentum=0.9, weight_decay=3e-4))
 
 
 def make_loader(args: argparse.Namespace, batches: int) -> DataLoader:

@@ -1,8 +1,9 @@
 """Classification metrics of the suite's image classifiers (the NAS modules, ``ImageClassifier``, Pruning from
-Scratch): top-1 / top-5 accuracy, and the logging of a classifier's steps with them."""
+Scratch): top-1 / top-5 accuracy, the logging of a classifier's steps with them, and a plain evaluation loop."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import torch
@@ -40,4 +41,27 @@ def log_evaluation_step(module: pl.LightningModule, stage: str, logits: torch.Te
     module.log_dict(metrics, prog_bar=stage == "val")
 
 
-__all__ = ["accuracy_metrics", "log_evaluation_step", "log_training_step"]
+@torch.no_grad()
+def evaluate_classifier(network: nn.Module, batches: Iterable[tuple[torch.Tensor, ...]], num_classes: int,
+                        prefix: str = "test/") -> dict[str, float]:
+    """``<prefix>loss`` and the accuracies of ``network`` (in eval mode) over ``batches`` of ``(images, targets)``.
+
+    What a classifier's evaluation loop logs (:func:`log_evaluation_step`), without a Trainer: the cross-entropy
+    averaged over the images, top-1 / top-5 accuracy micro-averaged over them.
+    """
+    network.eval()
+    device = next(network.parameters()).device
+    metrics = accuracy_metrics(num_classes, prefix).to(device)
+    total_loss, count = 0.0, 0
+    for batch in batches:
+        images, targets = batch[0].to(device), batch[1].to(device)
+        logits = network(images)
+        metrics.update(logits, targets)
+        total_loss += float(F.cross_entropy(logits, targets, reduction="sum"))
+        count += len(targets)
+    if count == 0:
+        raise ValueError("batches is empty: nothing to evaluate.")
+    return {f"{prefix}loss": total_loss / count, **{name: float(value) for name, value in metrics.compute().items()}}
+
+
+__all__ = ["accuracy_metrics", "evaluate_classifier", "log_evaluation_step", "log_training_step"]

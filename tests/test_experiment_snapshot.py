@@ -17,6 +17,10 @@ import pytest
 
 from tests.experiment_snapshot import SNAPSHOT, composed, experiment_names, flat_values
 
+# Classification, AugRefine, Pruning from Scratch (learn / prune / retrain phases, the baseline's, their chains).
+_CLASSIFICATION = r"classify_\w+|augrefine_\w+|pfs_\w+"
+_PFS_PRUNE = r"pfs_(baseline_)?(digits|cifar10|imagenet)_prune"
+
 # Logit defense: the attack phase's experiments, and the chains whose root config is their attack phase's.
 _LOGIT_ATTACK = r"logit_defense_(attack_)?(digits|cifar10|imagenet)"
 
@@ -24,6 +28,10 @@ _LOGIT_ATTACK = r"logit_defense_(attack_)?(digits|cifar10|imagenet)"
 MOVED: list[tuple[str, str, str]] = [
     # --- architecture search (DARTS family)
     # --- classification, AugRefine, Pruning from Scratch
+    (_CLASSIFICATION, r"model\.backbone\.name", "model.net.name"),
+    (_CLASSIFICATION, r"model\.backbone\.options\.(\w+)", r"model.net.\1"),
+    (_CLASSIFICATION, r"model\.(structure|official_expansion)", r"model.net.\1"),
+    (_CLASSIFICATION, r"phases\.(\w+)\.inputs\.model\.structure", r"phases.\1.inputs.model.net.structure"),
     # --- logit defense
     (_LOGIT_ATTACK, r"model\.logit_dir", "task.logit_dir"),
     ("logit_defense_(defender|evaluate)_.*", r"model\.(num_classes|attack_names|hidden|dropout)", r"model.net.\1"),
@@ -40,6 +48,33 @@ CHANGED: list[tuple[str, str, str]] = [
     (".*", "task", "new root key: a step that trains nothing runs as a task (visionsuite/tasks.py), default null"),
     # --- architecture search (DARTS family)
     # --- classification, AugRefine, Pruning from Scratch
+    (_CLASSIFICATION, r"model\._target_", "the family's modules are in lightning_modules/classification.py "
+     "(ImageClassifier) and lightning_modules/pruning.py (GateLearning, PrunedClassifier)"),
+    (_CLASSIFICATION, r"model\.net\.(_target_|num_classes)", "the injected network: the zoo's build_backbone (the "
+     "pruned classifier's networks.pruning.structure.pruned_network), num_classes by interpolation of model.num_classes"),
+    (_CLASSIFICATION, r"model\.net\.gate_layer\.(_target_|_partial_)", "gate learning's gates are the network's "
+     "gate_layer (a partial ChannelGate), no longer added by the module"),
+    (_CLASSIFICATION, r"model\.net\.input_size", "pruned_network records an official list's costs at the experiment's "
+     "resolution (${..input_size}; the module passed it before)"),
+    (_CLASSIFICATION, r"model\.backbone_from_init", "augrefine_refine builds the checkpoint's network with the group "
+     "choice model/backbone=from_checkpoint"),
+    (r"pfs_\w*imagenet\w*", r"model\.net\.(weights_path|last_stride)", "the network is the group choice "
+     "model/backbone=<name> (conf/model/backbone/mobilenet_v2|resnet50.yaml): that file's keys, at their defaults"),
+    (_CLASSIFICATION, r"phases\.\w+\.overrides", "the chain templates (conf/experiment/pfs/chain.yaml, "
+     "pfs/baseline_chain.yaml, augrefine/chain.yaml) hand the chain's network to every phase as the group choice "
+     "model/backbone=<name> (with its expansion, or weight decay), not model.backbone.name=<name>"),
+    (r"pfs_(baseline_)?(vgg16|resnet110|mobilenet_v1|resnet50)_(cifar10|imagenet)",
+     r"model\.(net|backbone(\.options)?)\.(name|width_multiplier)", "a chain's root (its first phase's config) has the chain's network, the group choice it hands to its phases "
+     "(before: the first phase's default network)"),
+    (_CLASSIFICATION, r"pfs_data|augrefine_data", "the dataset axis of the chain templates: their phases' experiments "
+     "are named from it"),
+    (r"pfs_baseline_\w+", r"retrain_epochs|budget_training", "the baseline trains as pfs_<dataset>_retrain does "
+     "without a structure (its experiment is that one's child): the base length, Scratch-B inactive"),
+    ("augrefine_resnet56_cifar10", r"model\.optimizer\.weight_decay", "the chain's root holds the weight decay it "
+     "hands to both phases (1e-4, arXiv:1512.03385), as it holds its network"),
+    (_PFS_PRUNE, r"mode|logger\.wandb\.job_type|callbacks\.prune_on_test\.\w+|task\.(_target_|_partial_|compare_with)",
+     "the prune step is a phase task (networks/pruning/tasks.py, task.compare_with) in the default mode, not "
+     "mode=test with the PruneOnTest callback; W&B's job_type follows the mode"),
     # --- logit defense
     ("logit_defense_.*", r"model\._target_", "the family's modules are in lightning_modules/logit_defense.py"),
     ("logit_defense_.*", r"model\.classifier\.(_target_|module(\._target_|\.path)?)", "the classifier to defend is "

@@ -1,11 +1,12 @@
 """torchvision's ResNet-50 and MobileNetV2 at explicit per-layer widths, with Pruning-from-Scratch gates.
 
-The networks are torchvision's (``networks.classification.torchvision_models``), built and then resized
-layer by layer: each channel group's producing conv / BN are rebuilt at the group's width and its consuming
-conv / linear at that input width, and torchvision's initialisation is applied again. Gate placement follows
-the reference ``gate.py`` of arXiv:1909.12579: ResNet-50 bottlenecks after ``bn1`` and ``bn2`` (the two inner
-widths; the residual stream is not pruned); MobileNetV2 the expansion (hidden) channels of every inverted
-residual block, the stem and the final 1x1 conv (the official ``mobilenet_v2`` channel list:
+The zoo's constructors (:func:`networks.classification.torchvision_models.resnet50` / ``mobilenet_v2``) build
+torchvision's network and, when their ``channels`` / ``width_multiplier`` / ``gate_layer`` differ from the
+defaults, resize it here layer by layer: each channel group's producing conv / BN are rebuilt at the group's width
+and its consuming conv / linear at that input width, and torchvision's initialisation is applied again. Gate
+placement follows the reference ``gate.py`` of arXiv:1909.12579: ResNet-50 bottlenecks after ``bn1`` and ``bn2``
+(the two inner widths; the residual stream is not pruned); MobileNetV2 the expansion (hidden) channels of every
+inverted residual block, the stem and the final 1x1 conv (the official ``mobilenet_v2`` channel list:
 32, 96, 144, 144, 192 x3, 384 x4, 576 x3, 960 x3, 1280). A gate lives inside its BN
 (:class:`BatchNormThenGate`) so the BN's state-dict keys stay torchvision's.
 """
@@ -14,10 +15,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision import models
+from torchvision.models.resnet import Bottleneck
 
-from networks.classification.prunable import ChannelGroup, GateLayer, checked_channels, scaled_width
-from networks.classification.torchvision_models import mobilenet_v2, resnet50
+from networks.classification.prunable import ChannelGroup, GateLayer, scaled_width
 
 RESNET50_BLOCKS = (3, 4, 6, 3)
 RESNET50_INNER = (64, 128, 256, 512)
@@ -50,7 +50,7 @@ def resized(module: nn.Module, *, out_channels: int | None = None, in_channels: 
         return nn.BatchNorm2d(out_channels or module.num_features, eps=module.eps, momentum=module.momentum)
     if isinstance(module, nn.Linear):
         return nn.Linear(in_channels or module.in_features, module.out_features, bias=module.bias is not None)
-    raise TypeError(f"cannot resize a {type(module).__name__}")
+    raise TypeError(f"module is a {type(module).__name__}; only Conv2d, BatchNorm2d and Linear are resized.")
 
 
 def _set(model: nn.Module, path: str, module: nn.Module) -> None:
@@ -108,23 +108,17 @@ def resnet50_channel_groups(model: nn.Module) -> list[ChannelGroup]:
     return groups
 
 
-def prunable_resnet50(num_classes: int, *, channels: list[int] | None = None, width_multiplier: float = 1.0,
-                      gate_layer: GateLayer | None = None) -> models.ResNet:
-    """torchvision's ResNet-50 with the 32 bottleneck inner widths ``channels`` and gates after bn1 / bn2.
-
-    Args:
-        num_classes: outputs of ``fc``.
-        channels: 32 inner widths; default :func:`resnet50_default_channels` at ``width_multiplier``.
-        width_multiplier: scales the default inner widths (the residual stream keeps torchvision's widths).
-        gate_layer: builds the gates (none when ``None``).
-    """
-    widths = checked_channels(channels, resnet50_default_channels(width_multiplier), "resnet50")
-    model = resnet50(num_classes)
+def resize_resnet50(model: nn.Module, widths: list[int], gate_layer: GateLayer | None,
+                    zero_init_residual: bool = False) -> None:
+    """Set torchvision's ResNet-50 ``model`` to the 32 bottleneck inner widths ``widths``, with gates after bn1 / bn2
+    when ``gate_layer`` is given, and initialise it again as torchvision does (in place)."""
     groups = resnet50_channel_groups(model)
-    if widths != resnet50_default_channels() or gate_layer is not None:
-        resize_groups(model, groups, widths, gate_layer, [group.producers[1] for group in groups])
-        _torchvision_init(model)
-    return model
+    resize_groups(model, groups, widths, gate_layer, [group.producers[1] for group in groups])
+    _torchvision_init(model)
+    if zero_init_residual:  # torchvision's option, applied again after the new initialisation
+        for module in model.modules():
+            if isinstance(module, Bottleneck):
+                nn.init.zeros_(module.bn3.weight)
 
 
 # ---------------------------------------------------------------------------------------------- MobileNetV2
@@ -151,30 +145,17 @@ def mobilenet_v2_channel_groups(model: nn.Module) -> list[ChannelGroup]:
     return groups
 
 
-def prunable_mobilenet_v2(num_classes: int, *, channels: list[int] | None = None, width_multiplier: float = 1.0,
-                          gate_layer: GateLayer | None = None) -> models.MobileNetV2:
-    """torchvision's MobileNetV2 with the 18 prunable widths ``channels`` (see the module docstring).
-
-    Args:
-        num_classes: outputs of the classifier.
-        channels: 18 widths; default :func:`mobilenet_v2_default_channels` at ``width_multiplier``.
-        width_multiplier: scales the default prunable widths (block outputs keep torchvision's widths, as
-            the official code's expansion 40 scales its channel list only).
-        gate_layer: builds the gates (none when ``None``).
-    """
-    widths = checked_channels(channels, mobilenet_v2_default_channels(width_multiplier), "mobilenet_v2")
-    model = mobilenet_v2(num_classes)
+def resize_mobilenet_v2(model: nn.Module, widths: list[int], gate_layer: GateLayer | None) -> None:
+    """Set torchvision's MobileNetV2 ``model`` to the 18 prunable widths ``widths`` (stem, hidden widths, last 1x1
+    conv), with gates when ``gate_layer`` is given, and initialise it again as torchvision does (in place)."""
     groups = mobilenet_v2_channel_groups(model)
-    if widths != mobilenet_v2_default_channels() or gate_layer is not None:
-        resize_groups(model, groups, widths, gate_layer, [group.producers[1] for group in groups])
-        _torchvision_init(model)
-        for module in model.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0, 0.01)
-                nn.init.zeros_(module.bias)
-    return model
+    resize_groups(model, groups, widths, gate_layer, [group.producers[1] for group in groups])
+    _torchvision_init(model)
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0, 0.01)
+            nn.init.zeros_(module.bias)
 
 
-__all__ = ["BatchNormThenGate", "mobilenet_v2_channel_groups", "mobilenet_v2_default_channels",
-           "prunable_mobilenet_v2", "prunable_resnet50", "resize_groups", "resized", "resnet50_channel_groups",
-           "resnet50_default_channels"]
+__all__ = ["BatchNormThenGate", "mobilenet_v2_channel_groups", "mobilenet_v2_default_channels", "resize_groups",
+           "resize_mobilenet_v2", "resize_resnet50", "resized", "resnet50_channel_groups", "resnet50_default_channels"]

@@ -30,6 +30,7 @@ from networks.classification.prunable import (
     gate_or_identity,
     scaled_width,
 )
+from networks.classification.registry import register_backbone
 
 STAGE_WIDTHS = (16, 32, 64)
 
@@ -151,18 +152,21 @@ def cifar_resnet(depth: int, num_classes: int, *, channels: list[int] | None = N
     return CifarResNet(depth, num_classes, inner, scaled_width(16, width_multiplier), gate_layer)
 
 
+@register_backbone
 def resnet20(num_classes: int, *, channels: list[int] | None = None, width_multiplier: float = 1.0,
              gate_layer: GateLayer | None = None) -> CifarResNet:
     """CIFAR ResNet-20 (0.27M parameters at width 1, 10 classes)."""
     return cifar_resnet(20, num_classes, channels=channels, width_multiplier=width_multiplier, gate_layer=gate_layer)
 
 
+@register_backbone
 def resnet56(num_classes: int, *, channels: list[int] | None = None, width_multiplier: float = 1.0,
              gate_layer: GateLayer | None = None) -> CifarResNet:
     """CIFAR ResNet-56 (0.856M parameters at width 1, 10 classes)."""
     return cifar_resnet(56, num_classes, channels=channels, width_multiplier=width_multiplier, gate_layer=gate_layer)
 
 
+@register_backbone
 def resnet110(num_classes: int, *, channels: list[int] | None = None, width_multiplier: float = 1.0,
               gate_layer: GateLayer | None = None) -> CifarResNet:
     """CIFAR ResNet-110 (1.731M parameters at width 1, 10 classes)."""

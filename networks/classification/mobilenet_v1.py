@@ -21,6 +21,7 @@ from networks.classification.prunable import (
     gate_or_identity,
     scaled_width,
 )
+from networks.classification.registry import register_backbone
 
 V1_WIDTHS = (32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024)
 STRIDE_TWO_BLOCKS = (1, 3, 5, 11)
@@ -109,6 +110,7 @@ def default_channels(width_multiplier: float = 1.0) -> list[int]:
     return [scaled_width(width, width_multiplier) for width in V1_WIDTHS]
 
 
+@register_backbone
 def mobilenet_v1(num_classes: int, *, channels: list[int] | None = None, width_multiplier: float = 1.0,
                  gate_layer: GateLayer | None = None) -> MobileNetV1:
     """MobileNetV1 for 224x224 inputs.

@@ -50,11 +50,11 @@ def checked_channels(channels: list[int] | None, default: list[int], what: str) 
         return list(default)
     channels = [int(value) for value in channels]
     if len(channels) != len(default):
-        raise ValueError(f"{what}: channels has {len(channels)} entries, expected {len(default)} "
-                         f"(one per gated layer).")
+        raise ValueError(f"channels has {len(channels)} entries, but {what} has {len(default)} gated layers "
+                         f"(expected {len(default)}, one per gated layer).")
     for index, value in enumerate(channels):
         if value < 1:
-            raise ValueError(f"{what}: channels[{index}]={value}; every layer needs at least one channel.")
+            raise ValueError(f"channels[{index}]={value}: every gated layer of {what} needs at least one channel.")
     return channels
 
 

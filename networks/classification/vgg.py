@@ -24,6 +24,7 @@ from networks.classification.prunable import (
     gate_or_identity,
     scaled_width,
 )
+from networks.classification.registry import register_backbone
 
 POOL = "M"
 VGG16_LAYOUT: tuple[int | str, ...] = (64, 64, POOL, 128, 128, POOL, 256, 256, 256, POOL, 512, 512, 512, POOL,
@@ -110,6 +111,7 @@ def default_channels(width_multiplier: float = 1.0) -> list[int]:
     return [scaled_width(int(entry), width_multiplier) for entry in VGG16_LAYOUT if entry != POOL]
 
 
+@register_backbone
 def vgg16_bn(num_classes: int, *, channels: list[int] | None = None, width_multiplier: float = 1.0,
              gate_layer: GateLayer | None = None) -> CifarVGG:
     """CIFAR VGG-16-BN (14.72M parameters at width 1, 10 classes).

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from visionsuite.errors import ConfigError
+from networks.classification.registry import register_backbone
 
 
 class WideBasicBlock(nn.Module):
@@ -107,17 +107,18 @@ def wide_resnet(depth: int, widen_factor: int, num_classes: int, *, channels: Se
         in_channels: image channels.
     """
     if depth < 10 or (depth - 4) % 6:
-        raise ConfigError(f"WideResNet depth={depth}: must be 6n + 4 with n >= 1 (e.g. 16, 22, 28, 40).")
+        raise ValueError(f"depth={depth}: a WideResNet has depth 6n + 4 with n >= 1 (e.g. 16, 22, 28, 40).")
     if width_multiplier <= 0:
-        raise ConfigError(f"width_multiplier={width_multiplier}: must be > 0.")
+        raise ValueError(f"width_multiplier={width_multiplier}: must be > 0.")
     widths = list(channels) if channels is not None else [16, 16 * widen_factor, 32 * widen_factor,
                                                           64 * widen_factor]
     if len(widths) != 4 or any(int(width) <= 0 for width in widths):
-        raise ConfigError(f"WideResNet channels={widths}: give 4 positive widths [stem, group1, group2, group3].")
+        raise ValueError(f"channels={widths}: a WideResNet takes 4 positive widths [stem, group1, group2, group3].")
     widths = [max(1, round(int(width) * width_multiplier)) for width in widths]
     return WideResNet((depth - 4) // 6, widths, num_classes, dropout=dropout, in_channels=in_channels)
 
 
+@register_backbone
 def wrn28_10(num_classes: int = 10, **options: object) -> WideResNet:
     """WRN-28-10 (36.5M parameters at 10 classes); ``options`` as :func:`wide_resnet`."""
     return wide_resnet(28, 10, num_classes, **options)  # type: ignore[arg-type]

@@ -13,7 +13,6 @@ from torch import nn
 
 from networks.classification.prunable import ChannelGroup
 from networks.pruning.gates import channel_gates
-from visionsuite.errors import ConfigError
 
 CRITERIA = ("gates", "bn_scale", "filter_l1")
 
@@ -35,7 +34,7 @@ def channel_scores(network: nn.Module, groups: list[ChannelGroup], criterion: st
         return [_first(network, group, nn.BatchNorm2d).weight.detach().abs().clone() for group in groups]
     if criterion == "filter_l1":
         return [_first(network, group, nn.Conv2d).weight.detach().abs().flatten(1).sum(dim=1) for group in groups]
-    raise ConfigError(f"model.prune.criterion={criterion!r}: use one of {', '.join(CRITERIA)}.")
+    raise ValueError(f"criterion={criterion!r}: use one of {', '.join(CRITERIA)}.")
 
 
 @torch.no_grad()

@@ -16,12 +16,12 @@ the ``cfg`` of its ``models/resnet.py`` / ``models/vgg.py`` constructors:
   (``checkpoint.pth``, the gates as ``<block>.gates``).
 
 The second constructor argument ``e`` (``-e``, default 80) is the ResNet's **residual width**: stem and stages
-``e / 2e / 4e``, not pruned. The list does not record it; :func:`official_structure` takes it from
-``model.official_expansion``, else from the folder name ``channel-<e>-...`` the official scripts write, else the
-official default 80. For VGG the list gives every width and ``e`` only sets the widths it was cut from.
+``e / 2e / 4e``, not pruned. The list does not record it; :func:`official_structure` takes it from its ``expansion``
+argument, else from the folder name ``channel-<e>-...`` the official scripts write, else the official default 80. For VGG the list gives every width and ``e`` only sets the widths it was cut from.
 
 :func:`official_structure` turns such a list into the suite's :class:`~networks.pruning.structure.Structure`, so
-``model.structure=<pruned_cfg-<p>.pkl>`` trains or evaluates like a ``structure.json``;
+a pruned network is built from such a list like from a ``structure.json``
+(:func:`networks.pruning.structure.pruned_network`);
 :data:`OFFICIAL_NETWORKS` gives each family's key converter for the official checkpoints
 (``visionsuite.official_weights``).
 """
@@ -98,11 +98,11 @@ OFFICIAL_NETWORKS: dict[str, OfficialNetwork] = {
 }
 
 
-def official_network(name: str, key: str = "model.backbone.name") -> OfficialNetwork:
-    """The official network of family ``name``; an error naming the families the official CIFAR code has."""
+def official_network(name: str) -> OfficialNetwork:
+    """The official network of family ``name``; a ``ValueError`` naming the families the official CIFAR code has."""
     if name not in OFFICIAL_NETWORKS:
-        raise ConfigError(f"{key}={name}: the official Pruning from Scratch CIFAR files (per-layer channel lists, "
-                          f"checkpoints) exist for {', '.join(OFFICIAL_NETWORKS)}; {name} has none.")
+        raise ValueError(f"name={name}: the official Pruning from Scratch CIFAR files (per-layer channel lists, "
+                         f"checkpoints) exist for {', '.join(OFFICIAL_NETWORKS)}; {name} has none.")
     return OFFICIAL_NETWORKS[name]
 
 
@@ -125,17 +125,17 @@ class _ListOnlyUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"it refers to {module}.{name}")
 
 
-def read_official_cfg(path: str | Path, key: str = "model.structure") -> list[Any]:
+def read_official_cfg(path: str | Path) -> list[Any]:
     """The list pickled in ``path`` (script/prune_model.py's ``pruned_cfg``); entries are checked later."""
     file = Path(path)
     try:
         with open(file, "rb") as stream:
             loaded = _ListOnlyUnpickler(stream).load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError) as error:
-        raise ConfigError(f"{key}={file}: not an official per-layer channel list (a pickled list of ints and 'M' "
+        raise ConfigError(f"{file}: not an official per-layer channel list (a pickled list of ints and 'M' "
                           f"written by script/prune_model.py): {error or type(error).__name__}.") from None
     if not isinstance(loaded, list | tuple):
-        raise ConfigError(f"{key}={file}: holds a {type(loaded).__name__}, not the per-layer channel list (a list "
+        raise ConfigError(f"{file}: holds a {type(loaded).__name__}, not the per-layer channel list (a list "
                           "of ints, with 'M' for VGG's max-pools) that script/prune_model.py writes.")
     return list(loaded)
 
@@ -167,7 +167,7 @@ def cfg_channels(cfg: list[Any], network: OfficialNetwork, source: str) -> list[
     layout = network.cfg_layout()
     if len(cfg) != len(layout):
         fits = [name for name in _fitting_networks(cfg) if name != network.name]
-        hint = f" (the layout of {fits[0]}: set model.backbone.name={fits[0]})" if fits else ""
+        hint = f" (the layout of {fits[0]}: build that backbone)" if fits else ""
         raise ConfigError(f"{source}: {len(cfg)} entries, but the official {network.name} list has "
                           f"{_layout_text(layout)}{hint}.")
     channels = []
@@ -189,14 +189,13 @@ def cfg_channels(cfg: list[Any], network: OfficialNetwork, source: str) -> list[
 
 
 def official_expansion(path: str | Path, explicit: int | None = None) -> tuple[int, str]:
-    """The official ``-e`` of a list or checkpoint: ``explicit`` (``model.official_expansion``), else the
-    ``channel-<e>-`` folder the official scripts write it into, else the official default 80; with how it was
-    found (for messages)."""
+    """The official ``-e`` of a list or checkpoint: ``explicit``, else the ``channel-<e>-`` folder the official
+    scripts write it into, else the official default 80; with how it was found (for messages)."""
     if explicit not in (None, "", "None", "null"):
         value = int(explicit)  # type: ignore[arg-type]
         if value < 1:
-            raise ConfigError(f"model.official_expansion={explicit}: the official -e is a channel count >= 1.")
-        return value, "model.official_expansion"
+            raise ValueError(f"official_expansion={explicit}: the official -e is a channel count >= 1.")
+        return value, "official_expansion"
     folder = Path(path).resolve().parent.name
     match = _EXPANSION_FOLDER.match(folder)
     if match:
@@ -210,20 +209,19 @@ def official_target(path: str | Path) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def official_structure(path: str | Path, *, key: str = "model.structure", backbone: str | None = None,
-                       num_classes: int = 10, input_size: int = 32, expansion: int | None = None) -> Structure:
+def official_structure(path: str | Path, *, backbone: str | None = None, num_classes: int = 10, input_size: int = 32,
+                       expansion: int | None = None) -> Structure:
     """A :class:`Structure` from an official per-layer channel list (module docstring).
 
     Args:
         path: the pickled list (``pruned_cfg-<p>.pkl``).
-        key: the config key that named it (in messages).
         backbone: the configured family; ``None``: the one whose official layout the list has.
         num_classes, input_size: of the network whose parameters and multiply-adds are recorded.
         expansion: the official ``-e`` (the ResNet's residual width); ``None``: :func:`official_expansion`.
     """
     file = Path(path)
-    source = f"{key}={file}"
-    cfg = read_official_cfg(file, key)
+    source = str(file)
+    cfg = read_official_cfg(file)
     if backbone is None:
         fits = _fitting_networks(cfg)
         if not fits:
@@ -231,17 +229,23 @@ def official_structure(path: str | Path, *, key: str = "model.structure", backbo
                                 for name, network in OFFICIAL_NETWORKS.items())
             raise ConfigError(f"{source}: a list of {len(cfg)} entries fits no official network ({layouts}).")
         backbone = fits[0]
-    network = official_network(backbone)
+    if backbone not in OFFICIAL_NETWORKS:
+        raise ConfigError(f"{source}: an official per-layer channel list (script/prune_model.py), but the official "
+                          f"CIFAR files exist for {', '.join(OFFICIAL_NETWORKS)}; {backbone} has none.")
+    network = OFFICIAL_NETWORKS[backbone]
     channels = cfg_channels(cfg, network, source)
-    e, found_in = official_expansion(file, expansion)
+    try:
+        e, found_in = official_expansion(file, expansion)
+    except ValueError as error:
+        raise ConfigError(f"{source}: {error}") from None
     width_multiplier = network.width_multiplier(e)
     family = prunable_family(network.name)
     full = family.default_channels(width_multiplier)
     for index, (kept, width) in enumerate(zip(channels, full, strict=True)):
         if kept > width:
             raise ConfigError(f"{source}: layer {index} keeps {kept} channels, more than the {width} of "
-                              f"{network.name} at expansion -e {e} ({found_in}); set model.official_expansion to "
-                              "the -e the list was pruned at.")
+                              f"{network.name} at expansion -e {e} ({found_in}); give official_expansion, the -e the "
+                              "list was pruned at.")
     pruned = meta_network(family.build, num_classes, channels=channels, width_multiplier=width_multiplier)
     groups = family.groups_of(pruned)
     madds = MultiplyAddTable(pruned, groups, input_size).multiply_adds(channels)

@@ -23,12 +23,11 @@ from networks.pruning.search import (
 )
 from networks.pruning.structure import Structure
 from visionsuite.complexity import count_parameters
-from visionsuite.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class PruneSettings:
-    """``model.prune``: the target and how to reach it.
+    """How a network is pruned: the target and how to reach it.
 
     Attributes:
         target: multiply-add reduction relative to the reference (unexpanded) network, in (0, 1).
@@ -44,22 +43,27 @@ class PruneSettings:
     tolerance: float = OFFICIAL_TOLERANCE
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any] | None) -> PruneSettings:
-        """Validated settings from ``model.prune`` (unknown keys and bad values are errors)."""
-        config = dict(config or {})
-        unknown = set(config) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"model.prune has unknown keys {sorted(unknown)}; known: "
-                              f"{sorted(cls.__dataclass_fields__)}.")
-        settings = cls(**config)
-        check_target(settings.target)
-        if settings.criterion not in CRITERIA:
-            raise ConfigError(f"model.prune.criterion={settings.criterion!r}: use one of {', '.join(CRITERIA)}.")
-        if settings.max_iterations < 1 or settings.tolerance <= 0:
-            raise ConfigError("model.prune.max_iterations must be >= 1 and model.prune.tolerance > 0.")
-        if settings.reference_width_multiplier <= 0:
-            raise ConfigError("model.prune.reference_width_multiplier must be > 0.")
-        return settings
+    def from_mapping(cls, settings: Mapping[str, Any] | None) -> PruneSettings:
+        """Validated settings from a mapping of the fields above.
+
+        Raises:
+            ValueError: naming the setting first: an unknown one, or a value out of range.
+        """
+        settings = dict(settings or {})
+        for name in sorted(settings):
+            if name not in cls.__dataclass_fields__:
+                raise ValueError(f"{name}: not a prune setting; the settings are {sorted(cls.__dataclass_fields__)}.")
+        result = cls(**settings)
+        check_target(result.target)
+        if result.criterion not in CRITERIA:
+            raise ValueError(f"criterion={result.criterion!r}: use one of {', '.join(CRITERIA)}.")
+        if result.max_iterations < 1:
+            raise ValueError(f"max_iterations={result.max_iterations}: must be >= 1.")
+        if result.tolerance <= 0:
+            raise ValueError(f"tolerance={result.tolerance}: must be > 0.")
+        if result.reference_width_multiplier <= 0:
+            raise ValueError(f"reference_width_multiplier={result.reference_width_multiplier}: must be > 0.")
+        return result
 
 
 def reference_cost(family: PrunableFamily, num_classes: int, width_multiplier: float,

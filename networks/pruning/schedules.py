@@ -12,8 +12,6 @@ from typing import Literal
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import CosineAnnealingLR, LRScheduler, MultiStepLR
 
-from visionsuite.errors import ConfigError
-
 
 def retrain_schedule(optimizer: Optimizer, max_epochs: int, kind: Literal["step", "cosine"] = "step",
                      step_fractions: Sequence[float] = (0.5, 0.75), gamma: float = 0.1) -> LRScheduler:
@@ -23,7 +21,7 @@ def retrain_schedule(optimizer: Optimizer, max_epochs: int, kind: Literal["step"
     if kind == "step":
         return MultiStepLR(optimizer, milestones=[int(int(max_epochs) * float(f)) for f in step_fractions],
                            gamma=gamma)
-    raise ConfigError(f"model.scheduler.kind={kind!r}: use step or cosine.")
+    raise ValueError(f"kind={kind!r}: use step or cosine.")
 
 
 __all__ = ["retrain_schedule"]

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from networks.pruning.cost import MultiplyAddTable
-from visionsuite.errors import ConfigError
 
 OFFICIAL_MAX_ITERATIONS = 10
 OFFICIAL_TOLERANCE = 0.001
@@ -42,12 +41,12 @@ class SearchResult:
     keep: int = 0
 
 
-def check_target(target: float, key: str = "model.prune.target") -> float:
-    """A reduction target must lie strictly between 0 and 1."""
+def check_target(target: float) -> float:
+    """A reduction target must lie strictly between 0 and 1 (a ``ValueError`` naming ``target`` otherwise)."""
     target = float(target)
     if not 0.0 < target < 1.0:
-        raise ConfigError(f"{key}={target}: the multiply-add reduction target must be in (0, 1), e.g. 0.5 to halve "
-                          "the multiply-adds of the unexpanded network.")
+        raise ValueError(f"target={target}: the multiply-add reduction target must be in (0, 1), e.g. 0.5 to halve "
+                         "the multiply-adds of the unexpanded network.")
     return target
 
 
@@ -103,7 +102,7 @@ def search_structure(scores: Sequence[torch.Tensor], table: MultiplyAddTable, re
         The closest structure met (the first within tolerance).
 
     Raises:
-        ConfigError: the target is outside (0, 1) or beyond what the network can reach (the message gives the
+        ValueError: ``target=...``: outside (0, 1) or beyond what the network can reach (the message gives the
             closest achievable reduction).
     """
     target = check_target(target)
@@ -118,10 +117,10 @@ def search_structure(scores: Sequence[torch.Tensor], table: MultiplyAddTable, re
     largest = evaluate(total)[2]
     if target > smallest + tolerance * target or target < largest - tolerance * target:
         closest = smallest if target > smallest else largest
-        raise ConfigError(f"model.prune.target={target}: the expanded network reaches multiply-add reductions between "
-                          f"{largest:.4f} (keeping every channel) and {smallest:.4f} (one channel per layer) relative "
-                          f"to the reference; the closest achievable reduction is {closest:.4f}. Lower the target or "
-                          "change the expansion (model.backbone.options.width_multiplier).")
+        raise ValueError(f"target={target}: the expanded network reaches multiply-add reductions between "
+                         f"{largest:.4f} (keeping every channel) and {smallest:.4f} (one channel per layer) relative "
+                         f"to the reference; the closest achievable reduction is {closest:.4f}. Lower the target or "
+                         "change the expansion (the network's width_multiplier).")
     low, high = 0.0, 1.0
     best: SearchResult | None = None
     for iteration in range(1, max_iterations + 1):

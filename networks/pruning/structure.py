@@ -15,6 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
+from networks.classification import build_backbone
 from visionsuite.errors import ConfigError
 from visionsuite.io import atomic_write_json
 
@@ -82,48 +85,100 @@ class Structure:
         return "\n".join(rows)
 
 
-def load_structure(path: str | Path, key: str = "model.structure", **official: Any) -> Structure:
+def load_structure(path: str | Path, **official: Any) -> Structure:
     """Read ``structure.json``, or an official per-layer channel list (``pruned_cfg-<p>.pkl``; ``official``:
     the keyword arguments of :func:`networks.pruning.official.official_structure`: backbone, num_classes,
-    input_size, expansion); one clear error naming ``key`` when it is missing or malformed."""
+    input_size, expansion).
+
+    Raises:
+        ConfigError: naming the file, when it is missing or malformed.
+    """
     file = Path(path)
     if not file.is_file():
-        raise ConfigError(f"{key}={file}: no such file. Give the structure.json written by a prune phase "
+        raise ConfigError(f"{file}: no such file. Give the structure.json written by a prune phase "
                           "(python run.py experiment=pfs_<backbone>_prune ...) or an official per-layer channel "
                           "list (pruned_cfg-<p>.pkl of script/prune_model.py).")
     from networks.pruning.official import is_official_cfg, official_structure
 
     if is_official_cfg(file):
-        return official_structure(file, key=key, **official)
+        return official_structure(file, **official)
     try:
         data = json.loads(file.read_text())
         structure = Structure(**data)
     except (json.JSONDecodeError, TypeError) as error:
-        raise ConfigError(f"{key}={file}: not a structure.json of this suite ({error}).") from None
+        raise ConfigError(f"{file}: not a structure.json of this suite ({error}).") from None
     lengths = {len(structure.layers), len(structure.channels), len(structure.full_channels)}
     if len(lengths) != 1:
-        raise ConfigError(f"{key}={file}: layers, channels and full_channels differ in length ({sorted(lengths)}).")
+        raise ConfigError(f"{file}: layers, channels and full_channels differ in length ({sorted(lengths)}).")
     for name, width, full in zip(structure.layers, structure.channels, structure.full_channels, strict=True):
         if width < 1:
-            raise ConfigError(f"{key}={file}: layer {name} keeps {width} channels; a structure that removes every "
+            raise ConfigError(f"{file}: layer {name} keeps {width} channels; a structure that removes every "
                               "channel of a layer cannot be built (keep at least one).")
         if width > full:
-            raise ConfigError(f"{key}={file}: layer {name} keeps {width} of {full} channels.")
+            raise ConfigError(f"{file}: layer {name} keeps {width} of {full} channels.")
     return structure
 
 
-def check_matches(structure: Structure, backbone: str, layer_names: list[str], key: str = "model.structure") -> None:
-    """Refuse a structure of another backbone; name the first layer that does not match."""
+def check_matches(structure: Structure, backbone: str, layer_names: list[str], source: str) -> None:
+    """Refuse a structure of another backbone; name the first layer that does not match.
+
+    Raises:
+        ConfigError: naming ``source`` (the file the structure was read from).
+    """
     if structure.backbone != backbone:
-        raise ConfigError(f"{key}: the structure is for backbone {structure.backbone}, but the configuration builds "
-                          f"{backbone}; set model.backbone.name={structure.backbone} (and its data) or give a "
-                          f"structure of {backbone}.")
+        raise ConfigError(f"{source}: the structure is for backbone {structure.backbone}, but the network to build is "
+                          f"{backbone}; build {structure.backbone} (and its data) or give a structure of {backbone}.")
     for index in range(max(len(layer_names), len(structure.layers))):
         ours = layer_names[index] if index < len(layer_names) else "<none>"
         theirs = structure.layers[index] if index < len(structure.layers) else "<none>"
         if ours != theirs:
-            raise ConfigError(f"{key}: layer {index} of the structure is {theirs} but {backbone} has {ours} there; "
+            raise ConfigError(f"{source}: layer {index} of the structure is {theirs} but {backbone} has {ours} there; "
                               f"the structure does not match the backbone (first mismatching layer: {theirs}).")
+
+
+def pruned_network(name: str, num_classes: int, *, structure: str | Path | None = None,
+                   official_expansion: int | None = None, input_size: int = 32, width_multiplier: float = 1.0,
+                   **options: Any) -> nn.Module:
+    """The zoo's prunable backbone ``name`` at the widths of a pruned ``structure`` (the retraining of Pruning from
+    Scratch, the baseline's fine-tuning), or its full network at ``width_multiplier`` when ``structure`` is ``None``.
+
+    Args:
+        name: a prunable backbone of the zoo (:data:`networks.pruning.families.FAMILIES`).
+        num_classes: outputs of the classifier.
+        structure: a ``structure.json`` of ``name`` or an official per-layer channel list (``pruned_cfg-<p>.pkl``);
+            the network takes its widths and the width it was cut from.
+        official_expansion: the official ``-e`` an official list was pruned at (the CIFAR ResNet's residual width);
+            ``None``: from the list's folder ``channel-<e>-...``, else the official 80.
+        input_size: the image side at which an official list's parameters and multiply-adds are recorded.
+        width_multiplier: the width of the full network (ignored with a ``structure``, which records its own).
+        **options: the backbone's other options (``conf/model/backbone/<name>.yaml``).
+
+    Returns:
+        The network, with ``structure`` (the :class:`Structure`, or ``None``) and ``structure_path`` attributes.
+
+    Raises:
+        ValueError: ``structure=<file>: ...``, the file is missing, malformed or of another network.
+    """
+    from networks.pruning.cost import meta_network
+    from networks.pruning.families import prunable_family
+
+    family = prunable_family(name)
+    loaded: Structure | None = None
+    if structure not in (None, "", "None", "null"):
+        try:
+            loaded = load_structure(structure, backbone=name, num_classes=int(num_classes),
+                                    input_size=int(input_size), expansion=official_expansion)
+            layers = [group.gate for group in family.groups_of(
+                meta_network(family.build, num_classes, width_multiplier=loaded.width_multiplier))]
+            check_matches(loaded, name, layers, str(structure))
+        except ConfigError as error:  # its message starts with the file
+            raise ValueError(f"structure={error}") from None
+        width_multiplier = loaded.width_multiplier
+        options["channels"] = loaded.channels
+    network = build_backbone(name, num_classes, width_multiplier=width_multiplier, **options)
+    network.structure = loaded
+    network.structure_path = None if loaded is None else str(structure)
+    return network
 
 
 def budget_epochs(epochs: int, structure_path: str | None, budget_training: bool) -> int:
@@ -138,9 +193,9 @@ def budget_epochs(epochs: int, structure_path: str | None, budget_training: bool
         target = structure.target
         if structure.extra.get("target_from") == "measured":
             log.warning("%s: Scratch-B epochs from the list's measured reduction %.4f (script/train_pruned.py uses "
-                        "its -p, the p of the file name pruned_cfg-<p>.pkl: name the file so, or set retrain_epochs "
-                        "/ budget_training).", structure_path, target)
+                        "its -p, the p of the file name pruned_cfg-<p>.pkl: name the file so, or give the epochs "
+                        "without the budget).", structure_path, target)
     return int(1.0 / (1.0 - target) * int(epochs))
 
 
-__all__ = ["STRUCTURE_FILE", "Structure", "budget_epochs", "check_matches", "load_structure"]
+__all__ = ["STRUCTURE_FILE", "Structure", "budget_epochs", "check_matches", "load_structure", "pruned_network"]

@@ -9,5 +9,5 @@ TINY_LOOPS = [
     "+trainer.limit_test_batches=1",
     "trainer.max_epochs=1",
 ]
-TINY_BACKBONE = ["model/backbone=resnet20", "model.backbone.options.width_multiplier=0.25"]
+TINY_BACKBONE = ["model/backbone=resnet20", "model.net.width_multiplier=0.25"]
 TINY_DIGITS = ["experiment=classify_digits", *TINY_BACKBONE, *TINY_LOOPS]

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_modules.image_classifier import ImageClassifier
+from lightning_modules.classification import ImageClassifier
 from tests.classification.helpers import TINY_LOOPS
 from tests.helpers import compose_config
 from visionsuite.errors import ConfigError
 from visionsuite.pipeline import run
 
-TINY_WIDTH = "model.backbone.options.width_multiplier=0.25"
+TINY_WIDTH = "model.net.width_multiplier=0.25"
 
 
 @pytest.fixture(scope="module")

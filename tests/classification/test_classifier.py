@@ -9,12 +9,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_modules.image_classifier import ImageClassifier
+from lightning_modules.classification import ImageClassifier
+from networks.classification import build_backbone
 from tests.classification.helpers import TINY_DIGITS
 from visionsuite.errors import ConfigError
 from visionsuite.pipeline import run_job
 
 TINY_RESNET20 = {"name": "resnet20", "options": {"width_multiplier": 0.25}}
+
+
+def tiny_resnet20(num_classes: int = 10) -> torch.nn.Module:
+    return build_backbone("resnet20", num_classes, width_multiplier=0.25)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +34,7 @@ def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_soft_targets_flow_through_the_loss_and_the_train_accuracy() -> None:
-    module = ImageClassifier(TINY_RESNET20, num_classes=10)
+    module = ImageClassifier(tiny_resnet20(), num_classes=10)
     images = torch.randn(4, 3, 32, 32)
     soft = torch.zeros(4, 10)
     soft[torch.arange(4), torch.tensor([1, 2, 3, 4])] = 0.7
@@ -44,7 +49,7 @@ def test_soft_targets_flow_through_the_loss_and_the_train_accuracy() -> None:
 
 
 def test_paired_views_log_the_clean_and_augmented_losses_in_eval_mode() -> None:
-    module = ImageClassifier(TINY_RESNET20, num_classes=10)
+    module = ImageClassifier(tiny_resnet20(), num_classes=10)
     clean, augmented = torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32)
     targets = torch.tensor([0, 1, 2, 3])
     running_mean = module.net.bn1.running_mean.clone()
@@ -61,12 +66,12 @@ def test_paired_views_log_the_clean_and_augmented_losses_in_eval_mode() -> None:
 def test_a_checkpoint_rebuilds_itself_and_initialises_another_run(trained_checkpoint: Path) -> None:
     loaded = ImageClassifier.load_from_checkpoint(trained_checkpoint)
     assert loaded.hparams.backbone == TINY_RESNET20 and loaded.hparams.num_classes == 10
-    refined = ImageClassifier(TINY_RESNET20, num_classes=10, init_from=str(trained_checkpoint),
+    refined = ImageClassifier(tiny_resnet20(), num_classes=10, init_from=str(trained_checkpoint),
                               optimizer=partial(torch.optim.SGD, lr=0.1))
     for name, value in loaded.net.state_dict().items():
         assert torch.equal(refined.net.state_dict()[name], value)
-    adopted = ImageClassifier({"name": "wrn28_10"}, num_classes=10, init_from=str(trained_checkpoint),
-                              backbone_from_init=True)
+    adopted = ImageClassifier(ImageClassifier.network_of_checkpoint(trained_checkpoint, 10), num_classes=10,
+                              init_from=str(trained_checkpoint))  # model/backbone=from_checkpoint
     assert adopted.hparams.backbone == TINY_RESNET20
 
 
@@ -78,12 +83,12 @@ def test_a_checkpoint_of_another_backbone_names_both(make_config, trained_checkp
 
 def test_a_checkpoint_with_another_class_count_names_both(trained_checkpoint: Path) -> None:
     with pytest.raises(ConfigError, match="resnet20 with 10 classes.*resnet20 with 100 classes"):
-        ImageClassifier(TINY_RESNET20, num_classes=100, init_from=str(trained_checkpoint))
+        ImageClassifier(tiny_resnet20(100), num_classes=100, init_from=str(trained_checkpoint))
 
 
 def test_refining_without_a_checkpoint_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="experiment=augrefine_refine ckpt_path="):
-        ImageClassifier(TINY_RESNET20, num_classes=10, require_init_from=True)
+        ImageClassifier(tiny_resnet20(), num_classes=10, require_init_from=True)
 
 
 def test_classify_cifar10_trains_on_cifar_pickles_with_cutmix(make_config, tmp_path: Path) -> None:

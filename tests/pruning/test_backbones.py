@@ -7,12 +7,7 @@ import torch
 from torch import nn
 
 from networks.classification import build_backbone
-from networks.classification.channel_surgery import (
-    mobilenet_v2_channel_groups,
-    prunable_mobilenet_v2,
-    prunable_resnet50,
-    resnet50_channel_groups,
-)
+from networks.classification.channel_surgery import mobilenet_v2_channel_groups, resnet50_channel_groups
 from networks.classification.cifar_resnet import default_channels as resnet_channels
 from networks.classification.vgg import default_channels as vgg_channels
 from visionsuite.complexity import count_parameters
@@ -37,8 +32,10 @@ def test_published_sizes_at_ten_classes(name: str, millions: float) -> None:
 
 def test_imagenet_sizes() -> None:
     assert count_parameters(build_backbone("mobilenet_v1", 1000)) / 1e6 == pytest.approx(4.23, abs=0.01)
-    assert count_parameters(prunable_resnet50(1000)) == count_parameters(build_backbone("resnet50", 1000))
-    assert count_parameters(prunable_mobilenet_v2(1000)) == count_parameters(build_backbone("mobilenet_v2", 1000))
+    torchvision_sizes = {"resnet50": 25_557_032, "mobilenet_v2": 3_504_872}  # torchvision.models at 1000 classes
+    for name, size in torchvision_sizes.items():
+        assert count_parameters(build_backbone(name, 1000)) == size
+        assert count_parameters(build_backbone(name, 1000, width_multiplier=1.0, channels=None)) == size
 
 
 def test_default_channels_follow_the_official_expansion() -> None:
@@ -62,19 +59,21 @@ def test_explicit_channels_and_gates(name: str) -> None:
 
 
 def test_torchvision_families_take_channels_and_gates() -> None:
-    resnet = prunable_resnet50(10, width_multiplier=0.25, gate_layer=CountingGate)
+    resnet = build_backbone("resnet50", 10, width_multiplier=0.25, gate_layer=CountingGate)
     groups = resnet50_channel_groups(resnet)
     assert len(groups) == 32 and resnet.get_submodule(groups[0].gate).gates.numel() == 16
     assert resnet(torch.randn(1, 3, 64, 64)).shape == (1, 10)
     widths = [8] * 18
-    mobile = prunable_mobilenet_v2(10, channels=widths, gate_layer=CountingGate)
+    mobile = build_backbone("mobilenet_v2", 10, channels=widths, gate_layer=CountingGate)
     for group in mobilenet_v2_channel_groups(mobile):
         assert mobile.get_submodule(group.gate).gates.numel() == 8
     assert mobile(torch.randn(1, 3, 64, 64)).shape == (1, 10)
 
 
 def test_bad_channel_lists() -> None:
-    with pytest.raises(ValueError, match="expected 9"):
+    with pytest.raises(ValueError, match="^channels has 8 entries, .*expected 9"):
         build_backbone("resnet20", 10, channels=[16] * 8)
-    with pytest.raises(ValueError, match=r"channels\[2\]=0"):
+    with pytest.raises(ValueError, match=r"^channels\[2\]=0"):
         build_backbone("vgg16_bn", 10, channels=[64, 64, 0] + [64] * 10)
+    with pytest.raises(ValueError, match=r"^width_mult=0\.5: the prunable widths"):
+        build_backbone("mobilenet_v2", 10, width_mult=0.5, width_multiplier=1.25)

@@ -10,10 +10,13 @@ from omegaconf import OmegaConf
 from tests.helpers import CONFIG_DIR
 
 EXPERIMENTS = sorted(path.stem for path in (CONFIG_DIR / "experiment").glob("pfs_*.yaml"))
-CHAINS = [name for name in EXPERIMENTS if "phases:" in (CONFIG_DIR / "experiment" / f"{name}.yaml").read_text()]
+#: The chains: their file includes a chain template (conf/experiment/pfs/chain.yaml, pfs/baseline_chain.yaml).
+CHAINS = [name for name in EXPERIMENTS
+          if any(f"- pfs/{template}\n" in (CONFIG_DIR / "experiment" / f"{name}.yaml").read_text()
+                 for template in ("chain", "baseline_chain"))]
 
 
-def test_the_issue_lists_are_all_there() -> None:
+def test_the_paper_and_demo_chains_are_all_there() -> None:
     for name in ("pfs_vgg16_cifar10", "pfs_resnet56_cifar10", "pfs_resnet110_cifar10", "pfs_mobilenet_v2_imagenet",
                  "pfs_resnet50_imagenet", "pfs_digits", "pfs_baseline_digits", "pfs_baseline_resnet56_cifar10"):
         assert name in CHAINS, name
@@ -33,9 +36,10 @@ def test_every_phase_of_every_chain_composes(make_config, tmp_path: Path, chain:
         for key in (spec.get("inputs") or {}):
             overrides.append(f"{key}={tmp_path / 'artifact'}")
         phase = make_config(*overrides, output_dir=tmp_path / name)
-        assert phase.model._target_.startswith("lightning_modules."), (chain, name)
+        assert phase.model._target_.startswith("lightning_modules.") and phase.model.net._target_, (chain, name)
+        assert phase.model.net.name == cfg.model.net.name, (chain, name)  # the chain's network reaches every phase
         OmegaConf.to_container(phase.model, resolve=False)
-        if "structure" not in (spec.get("inputs") or {}) and "model.structure" not in (spec.get("inputs") or {}):
+        if "model.net.structure" not in (spec.get("inputs") or {}):
             OmegaConf.to_container(phase.trainer, resolve=True)  # budget epochs resolve without a structure
         if phase.model._target_.endswith("GateLearning"):
             assert phase.monitor == "val/gate_selection" and phase.test_after_fit is False
@@ -45,7 +49,7 @@ def test_every_phase_of_every_chain_composes(make_config, tmp_path: Path, chain:
 def test_imagenet_retraining_uses_the_official_augmentation(make_config, tmp_path: Path, chain: str,
                                                             crop_scale_min: float) -> None:
     spec = make_config(f"experiment={chain}").phases.retrain
-    overrides = [f"experiment={spec.experiment}", *spec.overrides, f"model.structure={tmp_path / 'structure.json'}"]
+    overrides = [f"experiment={spec.experiment}", *spec.overrides, f"model.net.structure={tmp_path / 'structure.json'}"]
     data = make_config(*overrides).data
     assert data.augment == "imagenet_lighting"
     assert data.augment_options.crop_scale_min == crop_scale_min

@@ -8,13 +8,14 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_modules.gate_learning import GateLearning
+from lightning_modules.pruning import GateLearning
+from networks.classification import build_backbone
 from networks.pruning.gates import ChannelGate
 from visionsuite.errors import ConfigError, TrainingDivergedError
 
 
 def _module(**overrides) -> GateLearning:
-    settings = {"backbone": {"name": "resnet20", "options": {"width_multiplier": 0.25}}, "num_classes": 4,
+    settings = {"net": build_backbone("resnet20", 4, width_multiplier=0.25, gate_layer=ChannelGate), "num_classes": 4,
                 "optimizer": lambda params: torch.optim.Adam(params, lr=0.05)}
     settings.update(overrides)
     return GateLearning(**settings)
@@ -77,8 +78,10 @@ def test_target_outside_zero_one_is_refused_when_the_model_is_built(target: floa
         _module(prune={"target": target})
 
 
-def test_unknown_backbone_and_options_are_refused() -> None:
-    with pytest.raises(ConfigError, match="not prunable"):
-        _module(backbone={"name": "wrn28_10", "options": {}})
-    with pytest.raises(ConfigError, match="weights_path"):
-        _module(backbone={"name": "resnet20", "options": {"weights_path": "x.pth"}})
+def test_a_network_that_is_not_prunable_or_has_no_gates_is_refused() -> None:
+    with pytest.raises(ConfigError, match="^model.net.name='wrn28_10' is not a prunable backbone; prunable backbones: "):
+        _module(net=build_backbone("wrn28_10", 4))
+    with pytest.raises(ConfigError, match="^model.net.gate_layer: layer1.0.gate1 is a Identity, not a ChannelGate"):
+        _module(net=build_backbone("resnet20", 4, width_multiplier=0.25))
+    with pytest.raises(TypeError, match="weights_path"):  # a CIFAR ResNet reads no ImageNet weights
+        build_backbone("resnet20", 4, weights_path="x.pth")

@@ -1,5 +1,5 @@
 """The official Pruning from Scratch files (frankwang345/pruning-from-scratch): per-layer channel lists
-(script/prune_model.py's ``pruned_cfg-<p>.pkl``) as ``model.structure``, and the official checkpoints (bare state
+(script/prune_model.py's ``pruned_cfg-<p>.pkl``) as ``model.net.structure``, and the official checkpoints (bare state
 dicts of models/resnet.py and models/vgg.py, script/train_pruned.py / learn_gates.py) through ``ckpt_path=``,
 checked against the golden outputs of the official models (``tests/fixtures/golden/pfs_*.pt``)."""
 
@@ -15,11 +15,11 @@ import torch
 from torch.nn import functional as F
 
 from datamodules.writers import write_cifar10
-from lightning_modules.gate_learning import GateLearning
-from lightning_modules.pruned_classifier import PrunedClassifier
-from networks.classification import cifar_resnet, vgg
+from lightning_modules.pruning import GateLearning, PrunedClassifier
+from networks.classification import build_backbone, cifar_resnet, vgg
+from networks.pruning.gates import ChannelGate
 from networks.pruning.official import official_structure
-from networks.pruning.structure import budget_epochs
+from networks.pruning.structure import budget_epochs, pruned_network
 from tests.golden import golden_state_dict, load_golden, max_abs_difference, write_official_file
 from visionsuite.errors import ConfigError
 from visionsuite.official_weights import OfficialWeightsError, load_converted, load_official_file
@@ -54,8 +54,9 @@ def _write_cfg(path: Path, cfg: Any) -> Path:
 
 
 def _classifier(backbone: str, structure: Path | None = None, expansion: int | None = None) -> PrunedClassifier:
-    return PrunedClassifier(backbone={"name": backbone, "options": {"width_multiplier": 1.0}}, num_classes=10,
-                            structure=None if structure is None else str(structure), official_expansion=expansion)
+    net = pruned_network(backbone, 10, width_multiplier=1.0, structure=None if structure is None else str(structure),
+                         official_expansion=expansion)
+    return PrunedClassifier(net, num_classes=10)
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
@@ -97,7 +98,7 @@ def test_official_gate_checkpoints_place_each_gate_after_its_bn(name: str) -> No
         gated[f"{layer}.gates"] = gates
         folded[f"{layer}{bn}weight"] = state[f"{layer}{bn}weight"] * gates
         folded[f"{layer}{bn}bias"] = state[f"{layer}{bn}bias"] * gates
-    learner = GateLearning(backbone={"name": backbone, "options": {"width_multiplier": 1.0, "channels": channels}},
+    learner = GateLearning(build_backbone(backbone, 10, width_multiplier=1.0, channels=channels, gate_layer=ChannelGate),
                            num_classes=10)
     form = learner.official_format()
     load_converted(form.network, gated, form.convert_key, source="checkpoint.pth")
@@ -126,7 +127,7 @@ def test_an_official_list_builds_the_official_widths_and_residual_width(tmp_path
     assert "residual width 80" in module.official_format().description
     folder = _write_cfg(tmp_path / "channel-24-sparsity-0.20" / "pruned_cfg-0.50.pkl", cfg)
     assert _classifier("resnet56", folder).net.layer3[0].conv2.out_channels == 96  # 4e, e from the folder
-    assert _classifier("resnet56", folder, expansion=16).net.conv1.out_channels == 16  # model.official_expansion
+    assert _classifier("resnet56", folder, expansion=16).net.conv1.out_channels == 16  # model.net.official_expansion
     # VGG: the list gives every width; the pooling positions are the official ones.
     module = _classifier("vgg16_bn", _write_cfg(tmp_path / "vgg" / "pruned_cfg-0.50.pkl", VGG16_PRUNED_CFG))
     convs = [layer.conv.out_channels for layer in module.net.features if hasattr(layer, "conv")]
@@ -142,7 +143,7 @@ def test_an_official_list_builds_the_official_widths_and_residual_width(tmp_path
 
 @pytest.mark.parametrize(("backbone", "cfg", "message"), [
     ("resnet56", [8] * 26, r"26 entries, but the official resnet56 list has 27 entries"),
-    ("resnet56", [8] * 54, r"54 entries.*set model.backbone.name=resnet110"),
+    ("resnet56", [8] * 54, r"54 entries.*\(the layout of resnet110: build that backbone\)"),
     ("resnet56", [8] * 26 + [0], r"entry 26 is 0; every layer keeps at least one channel"),
     ("resnet56", [8] * 26 + [8.0], r"entry 26 is 8.0 \(float\); every layer's width must be an int"),
     ("resnet56", [8] * 26 + ["8"], r"entry 26 is '8' \(str\)"),
@@ -150,14 +151,14 @@ def test_an_official_list_builds_the_official_widths_and_residual_width(tmp_path
     ("vgg16_bn", [c for c in VGG16_PRUNED_CFG if c != "M"] + [1] * 4, r"entry 2 is 64, but vgg16_bn has a max-pool"),
     ("resnet56", {"cfg": [8] * 27}, r"holds a dict, not the per-layer channel list"),
     ("resnet56", [8] * 26 + [torch.tensor(8)], r"not an official per-layer channel list.*refers to torch"),
-    ("resnet56", [8] * 26 + [400], r"layer 26 keeps 400 channels, more than the 320 .* -e 80.*model.official_expansion"),
+    ("resnet56", [8] * 26 + [400], r"layer 26 keeps 400 channels, more than the 320 .* -e 80.*give official_expansion"),
 ])
 def test_bad_official_lists_get_one_error_naming_the_file(tmp_path: Path, backbone: str, cfg: Any,
                                                          message: str) -> None:
     path = _write_cfg(tmp_path / "pruned_cfg-0.50.pkl", cfg)
-    with pytest.raises(ConfigError, match=message) as error:
+    with pytest.raises(ValueError, match=message) as error:
         _classifier(backbone, path)
-    assert f"model.structure={path}" in str(error.value)
+    assert str(error.value).startswith(f"structure={path}: ")  # the config layer names it model.net.structure
 
 
 def test_a_checkpoint_of_another_network_is_refused_naming_the_layer(tmp_path: Path) -> None:
@@ -176,8 +177,8 @@ def test_a_checkpoint_of_another_network_is_refused_naming_the_layer(tmp_path: P
     with pytest.raises(OfficialWeightsError, match=r"1 official key\(s\) have no place in the network, first "
                                                    r"`layer1\.0\.gates`"):
         load_official_file(form.network, gated, form.convert_key, description=form.description)
-    with pytest.raises(ConfigError, match=r"model.backbone.name=mobilenet_v2: the official .* CIFAR files"):
-        PrunedClassifier(backbone={"name": "mobilenet_v2", "options": {}}, num_classes=10).official_format()
+    with pytest.raises(ConfigError, match=r"^model.net.name=mobilenet_v2: the official .* CIFAR files"):
+        PrunedClassifier(pruned_network("mobilenet_v2", 10), num_classes=10).official_format()
 
 
 def _tiny_cifar10(data_dir: Path) -> dict[str, Any]:
@@ -204,7 +205,7 @@ def _direct_metrics(state: dict[str, torch.Tensor], batch: dict[str, Any], std: 
 
 
 def test_run_py_evaluates_an_official_checkpoint_at_an_official_list(make_config, tmp_path: Path) -> None:
-    """experiment=pfs_cifar10_retrain model.structure=<pruned_cfg pickle> mode=test ckpt_path=<best_checkpoint.pth>
+    """experiment=pfs_cifar10_retrain model.net.structure=<pruned_cfg pickle> mode=test ckpt_path=<best_checkpoint.pth>
     on CIFAR-10 pickles: the logged metrics are those of the golden-weight network computed directly."""
     batch = _tiny_cifar10(tmp_path / "data")
     cfg = _write_cfg(tmp_path / "logs" / "channel-16-sparsity-0.20" / "pruned_cfg-0.50.pkl", RESNET56_PRUNED_CFG)
@@ -213,7 +214,7 @@ def test_run_py_evaluates_an_official_checkpoint_at_an_official_list(make_config
     # The random golden weights predict one class for every image, so the accuracies check little; the loss
     # depends on every logit of every image (and on the normalisation: below).
     expected = _direct_metrics(state, batch, OFFICIAL_STD)
-    result = run(make_config("experiment=pfs_cifar10_retrain", f"model.structure={cfg}", "mode=test",
+    result = run(make_config("experiment=pfs_cifar10_retrain", f"model.net.structure={cfg}", "mode=test",
                              f"ckpt_path={checkpoint}", "data.batch_size=25", "data.num_workers=0"))
     metrics = result["metrics"]
     assert metrics["test/acc1"] == pytest.approx(expected["test/acc1"], abs=1e-9)
@@ -230,15 +231,15 @@ def test_run_py_refuses_the_full_checkpoint_at_a_pruned_list(make_config, tmp_pa
     cfg = _write_cfg(tmp_path / "channel-16-sparsity-0.20" / "pruned_cfg-0.50.pkl", RESNET56_PRUNED_CFG)
     full = write_official_file(tmp_path / "full.pth", _golden_state("pfs_resnet56_cifar10"))
     with pytest.raises(OfficialWeightsError, match=r"full\.pth does not fit .*`layer1\.0\.conv1\.weight`"):
-        run(make_config("experiment=pfs_cifar10_retrain", f"model.structure={cfg}", "mode=test",
+        run(make_config("experiment=pfs_cifar10_retrain", f"model.net.structure={cfg}", "mode=test",
                         f"ckpt_path={full}", "data.num_workers=0"))
 
 
 def test_an_official_list_trains_like_a_structure_json(make_config, tmp_path: Path) -> None:
     """Retraining from an official list: the network at its widths and residual width, Scratch-B from its p."""
     cfg = _write_cfg(tmp_path / "channel-8-sparsity-0.20" / "pruned_cfg-0.50.pkl", [2, 3, 4, 5, 6, 7, 8, 9, 10])
-    result = run(make_config("experiment=pfs_digits_retrain", "model.backbone.name=resnet20",
-                             f"model.structure={cfg}", "retrain_epochs=1", "data.batch_size=16",
+    result = run(make_config("experiment=pfs_digits_retrain", "model/backbone=resnet20",
+                             f"model.net.structure={cfg}", "retrain_epochs=1", "data.batch_size=16",
                              "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
                              "+trainer.limit_test_batches=1"))
     checkpoint = torch.load(result["artifacts"]["last_checkpoint"], map_location="cpu", weights_only=False)

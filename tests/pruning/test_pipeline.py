@@ -1,5 +1,5 @@
-"""Pruning from Scratch end to end through run.py's config (issue 15): the three phases of pfs_digits and of the
-conventional baseline at test size, each phase alone from an artifact, and mode=summary of a structure."""
+"""Pruning from Scratch end to end through run.py's config: the three phases of pfs_digits and of the conventional
+baseline at test size, each phase alone from an artifact, and mode=summary of a structure."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_pfs_digits_learns_prunes_and_retrains(make_config, tmp_path: Path) -> N
     # The retrain phase keeps its Scratch-B length: retrain_epochs=1 / (1 - 0.5) = 2 epochs.
     chain = [override for override in TINY if not override.startswith("trainer.max_epochs")]
     result = run(make_config("experiment=pfs_digits", *chain, "retrain_epochs=1",
-                             "+phases.learn.overrides=['trainer.max_epochs=1']"))
+                             "phases.learn.overrides=['trainer.max_epochs=1']"))
     run_dir = tmp_path / "run"
     assert [phase["status"] for phase in result["phases"]] == ["ran", "ran", "ran"]
     prune = _phase(run_dir, "prune")
@@ -70,9 +70,11 @@ def test_the_gate_checkpoint_keeps_the_random_weights(make_config, tmp_path: Pat
     checkpoints = sorted((tmp_path / "run" / "checkpoints").glob("*.ckpt"))
     state = torch.load(checkpoints[0], map_location="cpu", weights_only=False)["state_dict"]
     torch.manual_seed(42)  # the seed the run used before building the model
-    from lightning_modules.gate_learning import GateLearning
+    from lightning_modules.pruning import GateLearning
+    from networks.classification import build_backbone
+    from networks.pruning.gates import ChannelGate
 
-    fresh = GateLearning(backbone={"name": "resnet20", "options": {"width_multiplier": 1.0}}, num_classes=10)
+    fresh = GateLearning(build_backbone("resnet20", 10, width_multiplier=1.0, gate_layer=ChannelGate), num_classes=10)
     for name, value in fresh.state_dict().items():
         if name.endswith(".weight") and "net." in name:
             assert torch.equal(state[name], value), name
@@ -97,8 +99,8 @@ def test_summary_of_a_structure_prints_its_size(make_config, tmp_path: Path, cap
     from tests.pruning.test_bad_input import _structure
 
     path = _structure(tmp_path, channels=[3] * 9, kept=[[0, 1, 2]] * 9)
-    backbone = "model.backbone.name=resnet20"
-    result = run(make_config(f"experiment={experiment}", backbone, "mode=summary", f"model.structure={path}"))
+    result = run(make_config(f"experiment={experiment}", "model/backbone=resnet20", "mode=summary",
+                             f"model.net.structure={path}"))
     expected = count_parameters(family.build(10, channels=[3] * 9, width_multiplier=0.5))
     assert result["metrics"]["params_m"] == round(expected / 1e6, 4)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["params_m"] == result["metrics"]["params_m"]

@@ -1,6 +1,6 @@
 """AugRefine's picture of the distribution gap (arXiv:1909.09148): clean vs augmented training loss, per step.
 
-:class:`AugmentationGapPlot`, declared by :class:`~lightning_modules.image_classifier.ImageClassifier`,
+:class:`AugmentationGapPlot`, declared by :class:`~lightning_modules.classification.ImageClassifier`,
 collects the losses the module measures on the two views of the same training images (``data.paired_augment``),
 appends them to ``augmentation_gap.csv`` in the run directory after every epoch and redraws
 ``augmentation_gap.png`` from that file (so a resumed run keeps the earlier epochs). Both files are listed in

@@ -1,15 +1,18 @@
 """One image classifier for every backbone of the zoo (``networks.classification``), and AugRefine's refine phase.
 
-Cross-entropy training of ``self.net`` (a zoo backbone built by name, so a checkpoint rebuilds itself with
-``ImageClassifier.load_from_checkpoint(path)``). Soft targets from MixUp / CutMix (``data.augment``) flow through
-the loss (cross-entropy against probabilities) and the train accuracy (against their dominant class).
+Cross-entropy training of ``net``, a network the config builds (``model.net``: ``conf/model/backbone/<name>.yaml``,
+the zoo's ``build_backbone``). The checkpoint stores the backbone's name and options (the network's
+``backbone_spec``), so ``ImageClassifier.load_from_checkpoint(path)`` rebuilds it without a config. Soft targets from
+MixUp / CutMix (``data.augment``) flow through the loss (cross-entropy against probabilities) and the train accuracy
+(against their dominant class).
 
 AugRefine (arXiv:1909.09148, Sec. 3-4): after training with heavy augmentation, the model is refined for a short
 final phase on less-augmented data. ``init_from`` starts the refine phase from the weights of a phase-1
-checkpoint (weights only: a fresh optimizer, schedule and epoch count). When the DataModule yields a second,
-heavy view of each training image (``data.paired_augment``), the module also logs the loss of the current
-model on both views of the same images (``train/loss_clean``, ``train/loss_augmented``, ``train/loss_gap``):
-the distribution gap the paper is about, measured in evaluation mode without gradients.
+checkpoint (weights only: a fresh optimizer, schedule and epoch count); ``model/backbone=from_checkpoint`` builds the
+network that checkpoint holds (:meth:`ImageClassifier.network_of_checkpoint`). When the DataModule yields a second,
+heavy view of each training image (``data.paired_augment``), the module also logs the loss of the current model on
+both views of the same images (``train/loss_clean``, ``train/loss_augmented``, ``train/loss_gap``): the
+distribution gap the paper is about, measured in evaluation mode without gradients.
 """
 
 from __future__ import annotations
@@ -23,23 +26,25 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lightning_modules.augmentation_gap import AugmentationGapPlot
+from callbacks.classification import AugmentationGapPlot
 from metrics.classification import accuracy_metrics, log_evaluation_step, log_training_step
 from networks.classification import build_backbone
 from visionsuite.errors import ConfigError
 from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite, plain
 
 Batch = tuple[torch.Tensor, ...]
-#: Backbone options that point at files and are not stored in the checkpoint's hyper-parameters.
-_FILE_OPTIONS = ("weights_path",)
+
+
+def _unset(value: Any) -> bool:
+    """An unset path (an empty command-line value, e.g. an unset ckpt_path passed on by a chain)."""
+    return value in (None, "", "None", "null")
 
 
 class ImageClassifier(SuiteModule):
-    """Trains and evaluates a zoo backbone as an image classifier.
+    """Trains and evaluates a network as an image classifier.
 
     Args:
-        backbone: ``{name: <zoo name>, options: {...}}`` (``conf/model/backbone/<name>.yaml``); options go
-            to the family's constructor (``width_multiplier``, ``channels``, ``weights_path``...).
+        net: the classifier network (a zoo backbone: ``model.net``).
         num_classes: classes of the dataset.
         input_size: image side at which ``mode=summary`` counts multiply-adds.
         in_channels: image channels (for the summary's example input).
@@ -47,8 +52,6 @@ class ImageClassifier(SuiteModule):
         init_from: a classifier checkpoint whose network weights initialise this one (AugRefine's refine
             phase; weights only).
         require_init_from: fail when ``init_from`` is not given (the refine phase must start from a model).
-        backbone_from_init: take the backbone (name and options) from ``init_from``'s checkpoint instead of
-            ``backbone`` (``augrefine_refine`` refines any classifier checkpoint of the suite).
         gap_log_every_n_steps: with paired views, measure the clean / augmented losses every n steps.
         optimizer, scheduler, scheduler_interval: see :class:`visionsuite.module.SuiteModule`.
     """
@@ -57,46 +60,68 @@ class ImageClassifier(SuiteModule):
 
     def __init__(
         self,
-        backbone: Mapping[str, Any],
+        net: nn.Module,
         num_classes: int,
         input_size: int = 32,
         in_channels: int = 3,
         label_smoothing: float = 0.0,
         init_from: str | None = None,
         require_init_from: bool = False,
-        backbone_from_init: bool = False,
         gap_log_every_n_steps: int = 1,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         scheduler_interval: Literal["epoch", "step"] = "epoch",
     ) -> None:
         super().__init__(optimizer, scheduler, scheduler_interval, config_name="conf/model/classifier.yaml")
-        backbone = plain(backbone)
-        if not isinstance(backbone, Mapping) or not backbone.get("name"):
-            raise ConfigError(f"model.backbone={backbone!r}: give {{name: <backbone>, options: {{...}}}}, e.g. "
-                              "model/backbone=resnet56.")
-        if init_from in ("", "None", "null"):
-            init_from = None  # an empty command-line value (e.g. an unset ckpt_path passed on by a chain)
+        init_from = None if _unset(init_from) else init_from
         if require_init_from and init_from is None:
             raise ConfigError("The refine phase needs a trained classifier: python run.py experiment=augrefine_refine "
                               "ckpt_path=<a classifier checkpoint .ckpt> (or model.init_from=<file>).")
-        if backbone_from_init and init_from is not None:
-            backbone = _stored_backbone(_read_checkpoint(init_from), f"model.init_from={init_from}")
-        options = dict(plain(backbone.get("options")) or {})
         if gap_log_every_n_steps < 1:
             raise ConfigError(f"model.gap_log_every_n_steps={gap_log_every_n_steps}: must be >= 1.")
-        self.save_hyperparameters(ignore=["optimizer", "scheduler", "init_from", "require_init_from",
-                                          "backbone_from_init"])
-        stored = {key: value for key, value in options.items() if key not in _FILE_OPTIONS}
-        self.hparams["backbone"] = {"name": str(backbone["name"]), "options": stored}
-        self.net: nn.Module = build_backbone(str(backbone["name"]), num_classes, **options)
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler", "init_from", "require_init_from"])
+        self.hparams["backbone"] = self.stored_backbone(net)
+        self.net = net
         self.train_metrics = accuracy_metrics(num_classes, "train/")
         self.val_metrics = accuracy_metrics(num_classes, "val/")
         self.test_metrics = accuracy_metrics(num_classes, "test/")
         if init_from is not None:
             self.load_network_weights(init_from)
 
+    @staticmethod
+    def stored_backbone(net: nn.Module) -> dict[str, Any] | None:
+        """``{name, options}`` of a zoo network (its ``backbone_spec``), what the checkpoint stores; ``None`` for a
+        network the zoo did not build."""
+        spec = getattr(net, "backbone_spec", None)
+        return None if spec is None else {"name": spec.name,
+                                       "options": {key: plain(value) for key, value in spec.options.items()}}
+
     # ------------------------------------------------------------------ checkpoints
+    @classmethod
+    def network_of_checkpoint(cls, checkpoint: str | Path, num_classes: int) -> nn.Module:
+        """The zoo network a classifier checkpoint was trained with (its stored backbone), at ``num_classes`` outputs,
+        at its initialisation: what ``model/backbone=from_checkpoint`` builds (``augrefine_refine``)."""
+        if _unset(checkpoint):
+            raise ConfigError("The refine phase needs a trained classifier: python run.py experiment=augrefine_refine "
+                              "ckpt_path=<a classifier checkpoint .ckpt> (or model.init_from=<file>).")
+        backbone = _stored_backbone(_read_checkpoint(checkpoint), f"model.init_from={checkpoint}")
+        return build_backbone(backbone["name"], int(num_classes), **backbone["options"])
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: str | Path, *args: Any, **kwargs: Any) -> ImageClassifier:
+        """Lightning's loading, with the network rebuilt from the backbone the checkpoint stores (unless ``net`` is
+        given), so a classifier checkpoint loads without its config."""
+        if "net" not in kwargs:
+            checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+            stored = checkpoint.get("hyper_parameters") or {} if isinstance(checkpoint, dict) else {}
+            backbone = stored.get("backbone")
+            if not isinstance(backbone, Mapping) or "num_classes" not in stored:
+                raise ValueError(f"{checkpoint_path}: not a checkpoint of the suite's image classifier (no backbone / "
+                                 "num_classes in its hyper-parameters).")
+            kwargs["net"] = build_backbone(backbone["name"], int(stored["num_classes"]),
+                                           **dict(backbone.get("options") or {}))
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+
     def load_network_weights(self, path: str | Path) -> None:
         """Copy the network weights of the classifier checkpoint ``path`` into ``self.net`` (weights only)."""
         checkpoint = _read_checkpoint(path)
@@ -116,6 +141,8 @@ class ImageClassifier(SuiteModule):
         stored = checkpoint.get("hyper_parameters") or {}
         backbone = _stored_backbone(checkpoint, where)
         ours = self.hparams.backbone
+        if ours is None:  # a network the zoo did not build: the state dict's keys and shapes decide
+            return
         if backbone["name"] != ours["name"] or int(stored["num_classes"]) != int(self.hparams.num_classes):
             raise ConfigError(
                 f"{where} holds backbone {backbone['name']} with {stored['num_classes']} classes, but the "
@@ -185,7 +212,7 @@ def _stored_backbone(checkpoint: Mapping[str, Any], where: str) -> dict[str, Any
     backbone = stored.get("backbone")
     if not isinstance(backbone, Mapping) or "name" not in backbone or "num_classes" not in stored:
         raise ConfigError(f"{where}: not a checkpoint of the suite's image classifier "
-                          "(lightning_modules/image_classifier.py); it has no backbone / num_classes.")
+                          "(lightning_modules/classification.py); it has no backbone / num_classes.")
     return {"name": backbone["name"], "options": dict(backbone.get("options") or {})}
 
 

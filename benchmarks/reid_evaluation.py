@@ -1,11 +1,10 @@
 """Re-ID evaluation speed: ``reid_cmc_map`` against a per-query loop and torchreid's ``evaluate_rank``.
 
 A random Market-1501-sized problem (3,368 queries x 15,913 gallery by default, 751 identities + distractors,
-6 cameras) is scored by (1) ``lightning_modules.retrieval_metrics.reid_cmc_map``, (2) a per-query NumPy loop
-of the same protocol (what most re-ID code does), and (3) torchreid's ``evaluate_rank`` with its Cython and
-its Python path when torchreid is importable (optional, not a dependency: reported as skipped otherwise).
-Target (issue 17): no slower than torchreid's Cython evaluation. Prints one JSON object, including the
-largest difference of every result from ``reid_cmc_map``'s.
+6 cameras) is scored by (1) ``metrics.reid.reid_cmc_map``, (2) a per-query NumPy loop of the same protocol (what
+most re-ID code does), and (3) torchreid's ``evaluate_rank`` with its Cython and its Python path when torchreid is
+importable (optional, not a dependency: reported as skipped otherwise). Target: no slower than torchreid's Cython
+evaluation. Prints one JSON object, including the largest difference of every result from ``reid_cmc_map``'s.
 
     python benchmarks/reid_evaluation.py [--queries 3368] [--gallery 15913] [--max-rank 50]
 """
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lightning_modules.retrieval_metrics import reid_cmc_map
+from metrics.reid import reid_cmc_map
 
 
 def random_problem(queries: int, gallery: int, identities: int = 751, cameras: int = 6, seed: int = 0) -> dict:

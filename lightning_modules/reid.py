@@ -3,10 +3,10 @@
 Training (Sec. 3-4.1): features of a camera-aware (MCNL) or P x K (triplet) batch go through the injected
 metric loss (:class:`networks.reid.losses.MCNLLoss` or :class:`~networks.reid.losses.BatchHardTripletLoss`);
 no identity loss. Evaluation: each image's feature is averaged with that of its horizontally flipped copy
-and L2-normalised; :class:`lightning_modules.reid_evaluation.ReIDEvaluator` gives rank-1/5/10 and mAP
+and L2-normalised; :class:`metrics.reid.ReIDEvaluator` gives rank-1/5/10 and mAP
 (``val/`` on held-out training identities, ``test/`` on query vs gallery). ``mode=predict`` ranks the
 gallery for the chosen queries; pictures and ranking files are written by
-:class:`lightning_modules.reid_pictures.RetrievalPictures` from :attr:`ReIDModule.latest_ranking`.
+:class:`callbacks.reid.RetrievalPictures` from :attr:`ReIDModule.latest_ranking`.
 ``ckpt_path=<official checkpoint>`` evaluates a model trained by the official code
 (:mod:`networks.reid.official`, :meth:`ReIDModule.official_format`).
 """
@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from lightning_modules.reid_evaluation import ReIDEvaluator
-from networks.reid.official import official_reid_format
+from metrics.reid import ReIDEvaluator
+from networks.reid.official import DESCRIPTION, OfficialReIDKeys
 from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite
 from visionsuite.official_weights import OfficialFormat
 
@@ -63,8 +63,8 @@ class ReIDModule(SuiteModule):
 
     def official_format(self) -> OfficialFormat:
         """An official MCNL / triplet checkpoint (``N_checkpoint_epN.pth.tar`` of the official code) loads into
-        :attr:`net` through :data:`networks.reid.official.convert_official_key`."""
-        return official_reid_format(self.net)
+        :attr:`net` through :class:`networks.reid.official.OfficialReIDKeys`."""
+        return OfficialFormat(network=self.net, convert_key=_OfficialConverter(), description=DESCRIPTION)
 
     # ------------------------------------------------------------------------------ training
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
@@ -130,6 +130,27 @@ class ReIDModule(SuiteModule):
             self.log(f"{stage}/{name}", value, prog_bar=name in ("rank1", "mAP"), sync_dist=False)
         self.latest_ranking = {"stage": stage, "epoch": self.current_epoch, **self.evaluator.last_ranking}
         self.evaluator.reset()
+
+
+
+class _OfficialConverter(OfficialReIDKeys):
+    """The official key converter, with advice naming the config keys and experiments for the files people mistake
+    for an official MCNL checkpoint."""
+
+    def advise(self, key: str) -> str | None:
+        """What to do about ``key``, the first official key without a place (or network entry left empty)."""
+        if key.startswith(("bottleneck.", "classifier.")):
+            return ("The file has the official softmax baseline's bottleneck / classifier (main_reid.py "
+                    "--model_name softmax); only the MCNL and triplet models (--model_name distance / triplet, "
+                    "no classifier) are this network.")
+        if key.startswith(("conv1.", "bn1.", "layer1.", "fc.")):
+            return ("The file is in torchvision's ResNet-50 names (an ImageNet file such as resnet50-19c8e357.pth?): "
+                    "start training from it with model.net.trunk.weights_path=<file>; ckpt_path= takes a model "
+                    "trained by the official code (`base.` keys).")
+        if key.startswith("base.layer"):
+            return ("The official model is a ResNet-50: evaluate it with a ResNet-50 experiment (model=mcnl_resnet50, "
+                    "e.g. experiment=mcnl_market_sct or triplet_market_sct), not the demo's reduced network.")
+        return None
 
 
 __all__ = ["ReIDModule"]

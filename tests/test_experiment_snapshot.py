@@ -37,6 +37,9 @@ MOVED: list[tuple[str, str, str]] = [
     ("logit_defense_(defender|evaluate)_.*", r"model\.(num_classes|attack_names|hidden|dropout)", r"model.net.\1"),
     # --- CenterNet
     # --- re-ID (MCNL) and SBIR (SAKE)
+    ("sake_.*", r"model\.embedding_dim", "model.heads.embedding_dim"),
+    ("sake_.*", r"model\.(sake_lambda|lambda_kd|lambda_sem)", r"model.loss.\1"),
+    ("sake_.*", r"model\.(precision_ks|map_tops|itq_bits)", r"model.metric.\1"),
     # --- medical segmentation
     ("(thickened2d|plain2d|unet3d)_.*", r"model\.inference_(axes|batch_size)", r"model.inference.\1"),
     ("(thickened2d|plain2d|unet3d)_.*", r"model\.patch_size", "model.inference.patch_size"),
@@ -94,6 +97,18 @@ CHANGED: list[tuple[str, str, str]] = [
      "the evaluate phase is the defender phase's experiment in mode=test, which uses none of these"),
     # --- CenterNet
     # --- re-ID (MCNL) and SBIR (SAKE)
+    ("(mcnl|triplet|sake)_.*", r"callbacks\.retrieval_pictures\._target_",
+     "the retrieval pictures' callbacks are in callbacks/reid.py and callbacks/sbir.py"),
+    ("(mcnl|triplet)_demo", r"model\.net\.trunk\.(widths|blocks)",
+     "the demo trunk's preset values are reduced_resnet_trunk's defaults, no longer restated by its model config"),
+    ("sake_demo(_teacher)?", r"model\._target_", "the demo teacher's module is in lightning_modules/sake.py"),
+    ("sake_.*", r"model\.scheduler\._target_", "SAKE's schedule is in networks/sbir/schedule.py"),
+    ("sake_.*", r"model\.net\.(blocks|width_per_group|reduction)",
+     "the preset values of cse_resnet / cse_resnet50 (their defaults), no longer restated by the model configs"),
+    ("sake_.*", r"model\.(heads\.(_target_|feature_dim|teacher_classes|num_classes)|loss\._target_"
+     r"|metric\.(_target_|_partial_))", "new: the student's heads, SAKE's loss and the retrieval metric are built by "
+     "the config and injected (teacher_classes and num_classes by interpolation)"),
+    ("sake_demo", r"phases\.without_sake\.overrides", "the ablation's key moved: model.loss.sake_lambda=0"),
     # --- medical segmentation
     ("(thickened2d|plain2d|unet3d)_.*", r"model\.inference\._target_",
      "new: the whole-volume inference settings are one injected VolumeInferer instead of four module arguments"),

@@ -18,7 +18,6 @@ from torch.nn import functional as F  # noqa: N812
 from torchvision.models.resnet import BasicBlock
 
 from networks.classification.torchvision_models import resnet50
-from visionsuite.errors import ConfigError
 
 #: The torchvision ResNet-50 modules that make the trunk, in order (the trunk's index ``i`` holds the ``i``-th).
 RESNET50_TRUNK_LAYERS = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
@@ -52,10 +51,10 @@ def reduced_resnet_trunk(widths: Sequence[int] = (16, 32, 64, 128), blocks: Sequ
     There are no ImageNet weights for it: ``weights_path`` must stay ``None``.
     """
     if weights_path is not None:
-        raise ConfigError(f"model.net.trunk.weights_path={weights_path}: the reduced demo ResNet has no ImageNet "
-                          "weights; use model=mcnl_resnet50 for a pretrained ResNet-50.")
+        raise ValueError(f"weights_path must be None: the reduced demo ResNet has no ImageNet weights (got "
+                         f"{weights_path}); a pretrained ResNet-50 is resnet50_trunk's.")
     if len(widths) != len(blocks) or not widths:
-        raise ConfigError(f"model.net.trunk: widths {list(widths)} and blocks {list(blocks)} need the same length.")
+        raise ValueError(f"widths {list(widths)} and blocks {list(blocks)} need the same, non-zero length.")
     layers: list[nn.Module] = [
         nn.Conv2d(3, widths[0], kernel_size=7, stride=2, padding=3, bias=False),
         nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True), nn.MaxPool2d(kernel_size=3, stride=2, padding=1),

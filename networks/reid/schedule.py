@@ -5,8 +5,6 @@ from __future__ import annotations
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from visionsuite.errors import ConfigError
-
 
 def constant_then_exponential_decay(optimizer: Optimizer, constant_epochs: int = 100, decay_span: int = 101,
                                     final_factor: float = 0.001) -> LambdaLR:
@@ -16,8 +14,8 @@ def constant_then_exponential_decay(optimizer: Optimizer, constant_epochs: int =
     at epoch 200 (official training script of arXiv:1909.10848).
     """
     if constant_epochs < 0 or decay_span <= 0 or not 0 < final_factor <= 1:
-        raise ConfigError(f"model.scheduler: need constant_epochs >= 0, decay_span > 0, 0 < final_factor <= 1; "
-                          f"got {constant_epochs}, {decay_span}, {final_factor}.")
+        raise ValueError(f"constant_epochs must be >= 0, decay_span > 0 and 0 < final_factor <= 1; got "
+                         f"{constant_epochs}, {decay_span} and {final_factor}.")
 
     def factor(epoch: int) -> float:
         if epoch < constant_epochs:

@@ -31,7 +31,6 @@ import torch
 from torch import nn
 
 from networks.sbir.official import load_se_resnet_weights
-from visionsuite.errors import ConfigError
 
 SKETCH, PHOTO = 0, 1
 EXPANSION = 4
@@ -117,9 +116,9 @@ class CSEResNet(nn.Module):
                  reduction: int = 16) -> None:
         super().__init__()
         if len(blocks) != 4 or min(blocks) < 1:
-            raise ConfigError(f"blocks={list(blocks)}: give four stage depths >= 1 (ResNet-50: [3, 4, 6, 3]).")
+            raise ValueError(f"blocks must be four stage depths >= 1 (ResNet-50: [3, 4, 6, 3]), got {list(blocks)}.")
         if width_per_group < 1 or reduction < 1:
-            raise ConfigError(f"width_per_group={width_per_group} and reduction={reduction} must be at least 1.")
+            raise ValueError(f"width_per_group and reduction must be at least 1, got {width_per_group} and {reduction}.")
         self.layer0 = nn.Sequential(OrderedDict([
             ("conv1", nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)),
             ("bn1", nn.BatchNorm2d(64)),

@@ -8,7 +8,7 @@ Two files matter, each with one converter (``visionsuite.official_weights`` does
   convolution a linear layer (``fc1`` squeezed; ``fc2`` squeezed and given a zero column for the domain tag), as the
   official ``initialize_pretrained_model_ext`` / ``_hashing`` do; every other key keeps its name. The same
   converter reads a CSE-ResNet-50 state dict in the official names (linear SE layers with the tag column): those
-  keys pass unchanged. ``model.net.weights_path`` takes either (:func:`load_se_resnet_weights`).
+  keys pass unchanged. The networks' ``weights_path`` takes either (:func:`load_se_resnet_weights`).
 * SAKE's own training checkpoint ``model_best.pth.tar`` (``{'epoch', 'arch', 'state_dict', 'best_acc1',
   'optimizer'}``, ``module.`` on every key: the student ``CSEResnetModel_KDHashing`` of ``src/ResnetModel.py``):
   :data:`convert_sake_student_key` renames ``original_model.*`` (the CSE-ResNet-50 and its two hashing layers) and
@@ -66,9 +66,9 @@ def load_se_resnet_weights(network: nn.Module, weights_path: str | Path) -> None
     into ``network`` (strict: one error names the first key that does not fit)."""
     path = Path(weights_path)
     if not path.is_file():
-        raise OfficialWeightsError(f"weights_path={path}: no such file. Download {SE_RESNET50_URL} (the official code's "
-                          "ImageNet SE-ResNet-50) on a machine with internet and give its local path; nothing is "
-                          "downloaded at run time.")
+        raise OfficialWeightsError(f"weights_path={path}: no such file. Download {SE_RESNET50_URL} (the official "
+                                   "code's ImageNet SE-ResNet-50) on a machine with internet and give its local path; "
+                                   "nothing is downloaded at run time.")
     load_converted(network, read_official_weights(path), convert_se_resnet_key, source=path,
                    description=SE_RESNET50_DESCRIPTION)
 

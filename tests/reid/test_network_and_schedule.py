@@ -9,7 +9,6 @@ from lightning_modules.reid import ReIDModule
 from networks.reid.embedding import ReIDEmbedding, reduced_resnet_trunk, resnet50_trunk
 from networks.reid.losses import MCNLLoss
 from networks.reid.schedule import constant_then_exponential_decay
-from visionsuite.errors import ConfigError
 
 
 def test_resnet50_last_stride_one_gives_2048_d_features_from_twice_larger_maps() -> None:
@@ -24,8 +23,10 @@ def test_resnet50_last_stride_one_gives_2048_d_features_from_twice_larger_maps()
 def test_reduced_trunk_and_its_weights_error() -> None:
     net = ReIDEmbedding(reduced_resnet_trunk(widths=(8, 16, 24, 32)))
     assert net(torch.zeros(2, 3, 64, 32)).shape == (2, 32)
-    with pytest.raises(ConfigError, match="weights_path"):
+    with pytest.raises(ValueError, match="^weights_path must be None"):
         reduced_resnet_trunk(weights_path="imagenet.pth")
+    with pytest.raises(ValueError, match="^widths"):
+        reduced_resnet_trunk(widths=(8, 16), blocks=(1,))
 
 
 def test_test_features_are_flip_averaged_and_normalised() -> None:

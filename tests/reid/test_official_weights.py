@@ -14,8 +14,9 @@ from torchvision.models import resnet50
 
 from datamodules.writers.market1501 import write_tiny_market1501
 from lightning_modules.reid import ReIDModule
-from lightning_modules.reid_evaluation import ReIDEvaluator
+from metrics.reid import ReIDEvaluator
 from networks.reid.embedding import ReIDEmbedding, reduced_resnet_trunk, resnet50_trunk
+from networks.reid.losses import MCNLLoss
 from networks.reid.official import convert_official_key
 from tests.golden import golden_state_dict, load_golden, max_abs_difference
 from tests.helpers import run_cli
@@ -147,12 +148,12 @@ def test_checkpoints_of_other_networks_are_refused_with_advice(tmp_path: Path) -
     state = official_state()
     imagenet = {name[len("base."):]: value for name, value in state.items()}  # torchvision names, as an ImageNet file
     imagenet |= {"fc.weight": torch.zeros(1000, 2048), "fc.bias": torch.zeros(1000)}
-    embedding = ReIDEmbedding(resnet50_trunk(last_stride=1))
+    module = ReIDModule(ReIDEmbedding(resnet50_trunk(last_stride=1)), MCNLLoss())  # what ckpt_path= converts with
     with pytest.raises(OfficialWeightsError, match=r"first `conv1\.weight`.*model\.net\.trunk\.weights_path=<file>"):
-        convert_state_dict(imagenet, embedding, convert_official_key, source="resnet50-19c8e357.pth")
-    demo = ReIDEmbedding(reduced_resnet_trunk())
+        convert_state_dict(imagenet, module.net, module.official_format().convert_key, source="resnet50-19c8e357.pth")
+    demo = ReIDModule(ReIDEmbedding(reduced_resnet_trunk()), MCNLLoss())
     with pytest.raises(OfficialWeightsError, match=r"first `base\.layer1\.0\.conv1\.weight`.*model=mcnl_resnet50"):
-        convert_state_dict(state, demo, convert_official_key, source="200_checkpoint_ep200.pth.tar")
+        convert_state_dict(state, demo.net, demo.official_format().convert_key, source="200_checkpoint_ep200.pth.tar")
 
 
 def test_run_py_refuses_the_official_softmax_baseline_in_one_line(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_modules.retrieval_metrics import reid_cmc_map
+from metrics.reid import reid_cmc_map
 
 
 def per_query_loop(distances, query_ids, gallery_ids, query_cameras, gallery_cameras, max_rank):

@@ -1,4 +1,4 @@
-"""CSE-ResNet, SAKE heads, loss, ITQ and semantic mask: invariants."""
+"""CSE-ResNet, SAKE heads, loss, ITQ and the semantic mask reader: invariants."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from datamodules.sbir.semantic_mask import load_semantic_mask, main
 from datamodules.writers.sketch_photo import write_official_semantic_mask
 from networks.sbir import (
     SakeHeads,
@@ -19,8 +20,7 @@ from networks.sbir import (
     sake_loss,
     semantic_teacher_targets,
 )
-from networks.sbir.semantic_mask import load_semantic_mask, main
-from visionsuite.errors import ConfigError
+from visionsuite.errors import DatasetError
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +137,9 @@ def test_semantic_mask_shape_is_checked(tmp_path: Path) -> None:
     path = tmp_path / "mask.npy"
     np.save(path, np.zeros((5, 1000), dtype=np.float32))
     assert load_semantic_mask(path, list("abcde"), 1000).shape == (5, 1000)
-    with pytest.raises(ConfigError, match=r"shape \(5, 1000\), expected \(6, 1000\)"):
+    with pytest.raises(DatasetError, match=r"shape \(5, 1000\), expected \(6, 1000\)"):
         load_semantic_mask(path, list("abcdef"), 1000)
-    with pytest.raises(ConfigError, match="no such file"):
+    with pytest.raises(DatasetError, match="no such semantic mask"):
         load_semantic_mask(tmp_path / "none.npy", list("abcdef"), 1000)
 
 
@@ -152,18 +152,18 @@ def test_the_official_cid_mask_pickle_is_read_by_class_name(tmp_path: Path) -> N
     mask = load_semantic_mask(path, ours, 4, required=["alarm clock", "zebra"])
     assert mask.dtype == np.float32 and mask.shape == (4, 4)
     assert np.allclose(mask[[0, 1, 3]], rows[[1, 2, 0]]) and not mask[2].any()
-    with pytest.raises(ConfigError, match="no row for the seen class.*unseen class"):
+    with pytest.raises(DatasetError, match="no row for the seen class.*unseen class"):
         load_semantic_mask(path, ours, 4, required=["unseen class"])
-    with pytest.raises(ConfigError, match="row of class 'alarm clock' has 4 values"):
+    with pytest.raises(DatasetError, match="row of class 'alarm clock' has 4 values"):
         load_semantic_mask(path, ours, 1000)
     (tmp_path / "zeroshot" / "cname_cid.txt").unlink()
-    with pytest.raises(ConfigError, match="needs .*cname_cid.txt beside it"):
+    with pytest.raises(DatasetError, match="needs .*cname_cid.txt beside it"):
         load_semantic_mask(path, ours, 4)
     garbage = tmp_path / "bad" / "cid_mask.pickle"
     garbage.parent.mkdir()
     garbage.write_bytes(b"not a pickle")
     (garbage.parent / "cname_cid.txt").write_text("cup 0\n")
-    with pytest.raises(ConfigError, match="not a readable pickle"):
+    with pytest.raises(DatasetError, match="not a readable pickle"):
         load_semantic_mask(garbage, ["cup"], 4)
 
 
@@ -180,6 +180,6 @@ def test_wordnet_command_fails_clearly_without_wordnet(tmp_path: Path, monkeypat
     monkeypatch.setattr(builtins, "__import__", no_nltk)
     (tmp_path / "classes.txt").write_text("airplane n02691156\n")
     (tmp_path / "imagenet.txt").write_text("n02690373 airliner\n")
-    with pytest.raises(ConfigError, match="nltk"):
+    with pytest.raises(DatasetError, match="nltk"):
         main(["--class-wnids", str(tmp_path / "classes.txt"), "--imagenet-wnids", str(tmp_path / "imagenet.txt"),
               "--output", str(tmp_path / "mask.npy")])

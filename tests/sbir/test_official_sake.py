@@ -8,6 +8,7 @@ reads it with the converter users get and compares every output (tolerance 1e-5)
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ import torch
 from torch.nn import functional as F
 
 from lightning_modules.sake import SakeModule
-from networks.sbir import SakeHeads, SakeStudent, convert_sake_student_key, cse_resnet50
+from metrics.sbir import SbirRetrievalMetric
+from networks.sbir import SakeHeads, SakeLoss, SakeStudent, convert_sake_student_key, cse_resnet50
 from networks.sbir.cse_resnet import FEATURE_DIM
 from networks.sbir.official import SE_RESNET50_FILE
 from tests.golden import golden_state_dict, load_golden, max_abs_difference, write_official_file
@@ -33,7 +35,8 @@ def _parameter_count(keys: list) -> int:
 def student() -> SakeModule:
     """The SAKE module of ``experiment=sake_sketchy`` (d = 64, 100 seen classes), without ImageNet weights."""
     torch.manual_seed(0)
-    return SakeModule(cse_resnet50(), num_classes=100, embedding_dim=64)
+    return SakeModule(cse_resnet50(), SakeHeads(FEATURE_DIM, 64, 1000, 100), SakeLoss(), partial(SbirRetrievalMetric),
+                      num_classes=100)
 
 
 def test_the_imagenet_se_resnet50_file_as_downloaded_gives_the_golden_logits_for_either_tag(tmp_path: Path) -> None:
@@ -93,7 +96,7 @@ def test_files_of_another_network_are_refused_naming_the_first_key(tmp_path: Pat
         cse_resnet50(weights_path=checkpoint)  # a trained student given as ImageNet weights
     backbone = cse_resnet50()
     backbone.remove_classifier()
-    wide = SakeStudent(backbone, SakeHeads(FEATURE_DIM, 512, 1000, 100))  # the student of model.embedding_dim=512
+    wide = SakeStudent(backbone, SakeHeads(FEATURE_DIM, 512, 1000, 100))  # the student of model.heads.embedding_dim=512
     with pytest.raises(OfficialWeightsError, match=r"`original_model\.second_last_linear\.weight` has shape \(64, "
                                                    r"2048\) but the network's `heads\.embedding\.weight` has \(512, "
                                                    r"2048\)"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_modules.retrieval_metrics import sbir_map_precision, sbir_per_query
+from metrics.sbir import sbir_map_precision, sbir_per_query
 
 
 def loop_reference(distances: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray, k: int,

@@ -65,13 +65,14 @@ def test_semantic_mask_of_the_wrong_shape_stops_the_run(tmp_path: Path) -> None:
 def test_benchmark_experiments_read_their_layouts(make_config, tmp_path: Path, experiment: str,
                                                   layout: tuple[str, str, str], seen: int,
                                                   sketch_fraction: float) -> None:
-    cfg = make_config(f"experiment={experiment}", "model.sake_lambda=0", "model.embedding_dim=512")
-    assert cfg.model.num_classes == seen and cfg.data.sketch_fraction == pytest.approx(sketch_fraction, abs=1e-6)
-    assert (cfg.model.sake_lambda, cfg.model.embedding_dim, cfg.model.lambda_sem) == (0, 512, 0.3)
+    cfg = make_config(f"experiment={experiment}", "model.loss.sake_lambda=0", "model.heads.embedding_dim=512")
+    assert cfg.model.num_classes == cfg.model.heads.num_classes == seen
+    assert cfg.data.sketch_fraction == pytest.approx(sketch_fraction, abs=1e-6)
+    assert (cfg.model.loss.sake_lambda, cfg.model.heads.embedding_dim, cfg.model.loss.lambda_sem) == (0, 512, 0.3)
     assert cfg.model.optimizer.lr == 1e-4 and cfg.trainer.max_epochs == 20 and cfg.data.batch_size == 40
     assert (cfg.monitor, cfg.monitor_mode, cfg.test_ckpt) == ("val/mAP_all", "max", "last")
     if experiment == "sake_sketchy_split2":
-        assert list(cfg.model.map_tops) == [200] and 200 in cfg.model.precision_ks
+        assert list(cfg.model.metric.map_tops) == [200] and 200 in cfg.model.metric.precision_ks
     folder, sketch_dir, photo_dir = layout
     root = tmp_path / "data" / folder
     write_sketch_photo_dataset(root, ("triangle", "square", "circle"), 2, 2, image_size=16, sketch_dir=sketch_dir,

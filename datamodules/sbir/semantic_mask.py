@@ -8,7 +8,7 @@ file is computed once by this module's command::
 
     pip install nltk   # the optional `wordnet` extra; then, on a machine with internet, once:
     python -m nltk.downloader wordnet
-    python -m networks.sbir.semantic_mask --class-wnids class_wnids.txt \
+    python -m datamodules.sbir.semantic_mask --class-wnids class_wnids.txt \
         --imagenet-wnids imagenet_wnids.txt --output <data_dir>/semantic_mask.npy
 
 ``class_wnids.txt``: one ``<class folder name> <wnid>`` per line (e.g. ``airplane n02691156``; the wnid is the
@@ -19,8 +19,10 @@ is read).
 
 The official mask itself is also read: SAKE's ``dataset.zip`` ships ``<split folder>/cid_mask.pickle`` (a dict
 from class id to the 1000-long mask row) with ``cname_cid.txt`` beside it (``<class name> <class id>`` lines).
-A ``model.semantic_mask_path`` ending in ``.pickle`` is read that way (a pickle runs code when loaded: point it
-only at the official file or one you made).
+A path ending in ``.pickle`` is read that way (a pickle runs code when loaded: read only the official file or one
+you made).
+
+A file that is missing, unreadable or does not fit the dataset stops with one :class:`DatasetError` naming it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visionsuite.errors import ConfigError
+from visionsuite.errors import DatasetError
 
 PATH_SIMILARITY_FLOOR = 0.2  # SAKE Sec. 3.3: similarities at or below are set to zero
 
@@ -47,23 +49,22 @@ def load_semantic_mask(path: str | Path, class_names: Sequence[str], teacher_cla
     """
     file = Path(path)
     if not file.is_file():
-        raise ConfigError(f"model.semantic_mask_path={file}: no such file. Use the official cid_mask.pickle of "
-                          "SAKE's dataset.zip, compute a mask with `python -m networks.sbir.semantic_mask` (needs "
-                          "WordNet, see docs/sake.md) or set model.semantic_mask_path=null to train without the "
-                          "semantic term.")
+        raise DatasetError(f"{file}: no such semantic mask. Use the official cid_mask.pickle of SAKE's dataset.zip "
+                           "or compute a mask with `python -m datamodules.sbir.semantic_mask` (needs WordNet, see "
+                           "docs/sake.md).")
     if file.suffix == ".pickle":
         return _load_official_mask(file, class_names, teacher_classes, required)
     num_classes = len(class_names)
     try:
         mask = np.load(file, allow_pickle=False)
     except (OSError, ValueError) as error:
-        raise ConfigError(f"model.semantic_mask_path={file}: not a readable .npy array ({error}).") from None
+        raise DatasetError(f"{file}: not a readable .npy array ({error}).") from None
     if mask.shape != (num_classes, teacher_classes):
-        raise ConfigError(f"model.semantic_mask_path={file} has shape {tuple(mask.shape)}, expected "
-                          f"({num_classes}, {teacher_classes}): one row per class folder of the dataset (sorted "
-                          "names, seen and unseen) and one column per class of the teacher's classifier.")
+        raise DatasetError(f"{file} has shape {tuple(mask.shape)}, expected "
+                           f"({num_classes}, {teacher_classes}): one row per class folder of the dataset (sorted "
+                           "names, seen and unseen) and one column per class of the teacher's classifier.")
     if not np.isfinite(mask).all():
-        raise ConfigError(f"model.semantic_mask_path={file} holds NaN or infinite values.")
+        raise DatasetError(f"{file} holds NaN or infinite values.")
     return mask.astype(np.float32)
 
 
@@ -72,23 +73,23 @@ def _load_official_mask(file: Path, class_names: Sequence[str], teacher_classes:
     """The official ``cid_mask.pickle`` (``{class id: mask row}``) with its ``cname_cid.txt``, as a matrix."""
     names_file = file.with_name("cname_cid.txt")
     if not names_file.is_file():
-        raise ConfigError(f"model.semantic_mask_path={file}: the official mask needs {names_file} beside it "
-                          "(`<class name> <class id>` lines, shipped with it in SAKE's dataset.zip).")
+        raise DatasetError(f"{file}: the official mask needs {names_file} beside it "
+                           "(`<class name> <class id>` lines, shipped with it in SAKE's dataset.zip).")
     id_of = {}
     for number, line in enumerate(names_file.read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
             name, _, class_id = line.strip().rpartition(" ")
             if not name or not class_id.lstrip("-").isdigit():
-                raise ConfigError(f"{names_file}:{number}: expected `<class name> <class id>`, got {line!r}.")
+                raise DatasetError(f"{names_file}:{number}: expected `<class name> <class id>`, got {line!r}.")
             id_of[name] = int(class_id)
     try:
         with file.open("rb") as handle:
             rows = pickle.load(handle, encoding="latin1")  # the official file may come from Python 2
     except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError) as error:
-        raise ConfigError(f"model.semantic_mask_path={file}: not a readable pickle ({error}).") from None
+        raise DatasetError(f"{file}: not a readable pickle ({error}).") from None
     if not isinstance(rows, dict):
-        raise ConfigError(f"model.semantic_mask_path={file}: expected a dict from class id to mask row, got "
-                          f"{type(rows).__name__}.")
+        raise DatasetError(f"{file}: expected a dict from class id to mask row, got "
+                           f"{type(rows).__name__}.")
     mask = np.zeros((len(class_names), teacher_classes), dtype=np.float32)
     missing = []
     for index, name in enumerate(class_names):
@@ -98,13 +99,13 @@ def _load_official_mask(file: Path, class_names: Sequence[str], teacher_classes:
             continue
         row = np.asarray(row, dtype=np.float32).reshape(-1)
         if row.shape != (teacher_classes,) or not np.isfinite(row).all():
-            raise ConfigError(f"model.semantic_mask_path={file}: the row of class {name!r} has {row.size} values "
+            raise DatasetError(f"{file}: the row of class {name!r} has {row.size} values "
                               f"(or non-finite ones); expected {teacher_classes}, one per teacher class.")
         mask[index] = row
     needed = sorted(set(missing) & set(required))
     if needed:
-        raise ConfigError(f"model.semantic_mask_path={file} (with {names_file}) has no row for the seen class(es) "
-                          f"{', '.join(needed)}: it belongs to another split or dataset.")
+        raise DatasetError(f"{file} (with {names_file}) has no row for the seen class(es) "
+                           f"{', '.join(needed)}: it belongs to another split or dataset.")
     return mask
 
 
@@ -112,13 +113,13 @@ def _wordnet():  # noqa: ANN202 - nltk's corpus reader
     try:
         from nltk.corpus import wordnet
     except ImportError:
-        raise ConfigError("Computing the semantic mask needs nltk's WordNet: `pip install nltk` (the `wordnet` extra), "
-                          "then `python -m nltk.downloader wordnet` on a machine with internet.") from None
+        raise DatasetError("Computing the semantic mask needs nltk's WordNet: `pip install nltk` (the `wordnet` extra), "
+                           "then `python -m nltk.downloader wordnet` on a machine with internet.") from None
     try:
         wordnet.ensure_loaded()
     except LookupError:
-        raise ConfigError("nltk is installed but its WordNet data is not: run `python -m nltk.downloader wordnet` "
-                          "on a machine with internet (or copy nltk_data/corpora/wordnet here).") from None
+        raise DatasetError("nltk is installed but its WordNet data is not: run `python -m nltk.downloader wordnet` "
+                           "on a machine with internet (or copy nltk_data/corpora/wordnet here).") from None
     return wordnet
 
 
@@ -149,7 +150,7 @@ def _read_pairs(path: Path) -> dict[str, str]:
         if line.strip():
             name, _, wnid = line.strip().rpartition(" ")
             if not name:
-                raise ConfigError(f"{path}:{number}: expected `<class name> <wnid>`, got {line!r}.")
+                raise DatasetError(f"{path}:{number}: expected `<class name> <wnid>`, got {line!r}.")
             pairs[name.strip()] = wnid
     return pairs
 

@@ -3,7 +3,7 @@
 For each loss, times (1) a full training step (forward, loss, backward, Adam) on random images, (2) the loss
 alone (forward + backward on the batch's features) and (3) drawing one batch from its sampler (camera-aware
 for MCNL, P x K for triplet) over Market-SCT-sized labels (751 identities, 6 cameras, ~4.7 images each).
-Target (issue 17): the loss costs at most 5% of a step. Prints one JSON object.
+Target: the loss costs at most 5% of a step. Prints one JSON object.
 
     python benchmarks/mcnl_step.py [--network reduced|resnet50] [--batch-size 32] [--images-per-identity 4]
                                    [--height 64] [--width 32] [--steps 5] [--device cpu|cuda]

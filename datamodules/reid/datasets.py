@@ -21,7 +21,8 @@ def train_transform(height: int, width: int, padding: int = 10, flip_probability
     """Resize to ``height x width``, random translation (pad ``padding`` then random crop back), flip, normalise.
 
     MCNL trains on 256x128 crops with random translation and horizontal flip (Sec. 4.1); the 10-pixel
-    padding of the translation is the usual re-ID value (not found in our sources for MCNL itself).
+    padding of the translation is the usual re-ID value (the amount is not given in the paper; not yet verified
+    against the official code).
     """
     return T.Compose([
         T.Resize((height, width)),

@@ -16,15 +16,12 @@ FAMILY = sorted(path for path in (CONFIG_DIR / "experiment").rglob("*.yaml")
 
 
 def test_the_family_copies_no_checkpoint_settings_and_the_students_share_one_monitor() -> None:
-    setting_monitor = []
-    for path in FAMILY:
-        config = yaml.safe_load(path.read_text()) or {}
-        if "monitor" in config:
-            setting_monitor.append(path.relative_to(CONFIG_DIR).as_posix())
-        assert "optimized_metric" not in config and "model_checkpoint" not in (config.get("callbacks") or {}), path
-    # the students' base, the demo teacher (a classifier) and the chain (it ends with the students)
-    assert setting_monitor == ["experiment/sake/base.yaml", "experiment/sake/chain.yaml",
-                               "experiment/sake_demo_teacher.yaml"]
+    configs = {path.relative_to(CONFIG_DIR).as_posix(): yaml.safe_load(path.read_text()) or {} for path in FAMILY}
+    assert not [name for name, config in configs.items()
+                if "optimized_metric" in config or "model_checkpoint" in (config.get("callbacks") or {})]
+    # the students' base, the chain (it ends with the students) and the demo teacher (a classifier)
+    assert [name for name, config in configs.items() if "monitor" in config] == [
+        "experiment/sake/base.yaml", "experiment/sake/chain.yaml", "experiment/sake_demo_teacher.yaml"]
 
 
 @pytest.mark.parametrize("name", ["sake_tiny", "sake_teacher_tiny"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -54,12 +54,35 @@ def _argument_error_message(error: InstantiationException, node: DictConfig, key
     full_key = match.group(1) if match else key
     relative = full_key[len(key) + 1:] if full_key.startswith(f"{key}.") else ""
     target = OmegaConf.select(node, relative) if relative else node
-    text = re.sub(r"^`(\w+)`", r"\1", str(cause).strip())  # "`name` must ..." reads as "name must ..."
+    if not isinstance(target, DictConfig):
+        return f"`{full_key}`: {cause}"
+    return argument_error_message(full_key, cause, list(target.keys()), target.get("_target_"))
+
+
+def argument_error_message(key: str, error: Exception, arguments: Iterable[str], target: object = None) -> str:
+    """``error`` (a constructor's ``ValueError`` / ``TypeError``) as one line naming config key ``key``: ``key.<arg>
+    ...`` when the message starts with one of ``arguments``, else the key in backquotes, the target, the message."""
+    import re
+
+    text = re.sub(r"^`(\w+)`", r"\1", str(error).strip())  # "`name` must ..." reads as "name must ..."
     first = re.match(r"\w+", text)
-    if first and isinstance(target, DictConfig) and first.group(0) in target:
-        return f"{full_key}.{text}"
-    what = target.get("_target_") if isinstance(target, DictConfig) else None
-    return f"`{full_key}`{f' ({what})' if what else ''}: {text}"
+    if first and first.group(0) in set(arguments):
+        return f"{key}.{text}"
+    return f"`{key}`{f' ({target})' if target else ''}: {text}"
+
+
+def call_configured(factory: Any, key: str, **kwargs: Any) -> Any:
+    """Call a partial from the config (an optimizer, a scheduler) the way :func:`build` builds objects: a
+    ``ValueError`` / ``TypeError`` about an argument becomes one :class:`ConfigError` naming ``key``."""
+    try:
+        return factory(**kwargs)
+    except (ValueError, TypeError) as error:
+        if isinstance(error, VisionSuiteError):
+            raise
+        func = getattr(factory, "func", factory)
+        arguments = list(getattr(factory, "keywords", {}) or {})
+        name = f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', func)}".lstrip(".")
+        raise ConfigError(argument_error_message(key, error, arguments, name)) from error
 
 
 def _unknown_argument_message(error: Exception, node: DictConfig, key: str) -> str | None:

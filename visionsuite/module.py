@@ -36,6 +36,7 @@ from PIL import Image
 
 from visionsuite.complexity import count_multiply_adds, count_parameters
 from visionsuite.errors import ConfigError, TrainingDivergedError
+from visionsuite.instantiate import call_configured
 from visionsuite.official_weights import OfficialFormat
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -116,11 +117,12 @@ class SuiteModule(pl.LightningModule):
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
             raise ConfigError(f"model.optimizer is not set: give a partial optimizer (see {self._optimizer_config_name}).")
-        optimizer = self.optimizer_factory(params=self.optimizer_parameters())
+        optimizer = call_configured(self.optimizer_factory, "model.optimizer", params=self.optimizer_parameters())
         extra = self.extra_optimizers()
         schedulers = []
         if self.scheduler_factory is not None:
-            schedulers.append({"scheduler": self.scheduler_factory(optimizer=optimizer),
+            schedulers.append({"scheduler": call_configured(self.scheduler_factory, "model.scheduler",
+                                                            optimizer=optimizer),
                                "interval": self.scheduler_interval})
         if extra:
             return [optimizer, *extra], schedulers

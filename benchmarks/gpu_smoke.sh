@@ -17,19 +17,19 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 HYDRA_FUL
 
 QUIET="logger=csv ~callbacks.progress_bar ~callbacks.model_summary paths.data_dir=$WORK/data"
 LOOPS="trainer.max_epochs=2 ++trainer.limit_train_batches=4 +trainer.limit_val_batches=2 +trainer.limit_test_batches=2"
-SEARCH="trainer=gpu trainer.precision=bf16-mixed model.arch_warmup_epochs=0 $LOOPS"
+SEARCH="trainer=gpu trainer.precision=bf16-mixed model.arch_step.warmup_epochs=0 $LOOPS"
 
 # name|overrides (each run gets its own folder)
 RUNS=(
   "darts_first_order|experiment=darts_digits $SEARCH"
-  "darts_second_order|experiment=darts_digits model.arch_gradient=second_order $SEARCH"
+  "darts_second_order|experiment=darts_digits model.arch_step.gradient=second_order $SEARCH"
   "amended_fp32|experiment=amended_darts_digits $SEARCH trainer.precision=32"
   "pcdarts|experiment=pcdarts_digits $SEARCH"
   "pdarts_search_and_train|experiment=pdarts_digits_search_and_train trainer=gpu trainer.precision=bf16-mixed $LOOPS"
   "nas_train_amp16|experiment=nas_train_digits trainer=gpu $LOOPS"
   "centernet_amp16|experiment=centernet_shapes trainer=gpu data.num_train=64 data.num_val=8 trainer.max_steps=8 trainer.val_check_interval=4"
   "ddp1_nas_train|experiment=nas_train_digits trainer=ddp trainer.devices=1 $LOOPS"
-  "ddp1_amended_search|experiment=darts_digits trainer=ddp trainer.devices=1 model.arch_gradient=amended $SEARCH"
+  "ddp1_amended_search|experiment=darts_digits trainer=ddp trainer.devices=1 model.arch_step.gradient=amended $SEARCH"
   "darts_compile_cudagraphs|experiment=darts_digits model.compile=cudagraphs $SEARCH"
   "pcdarts_compile_cudagraphs|experiment=pcdarts_digits model.compile=cudagraphs $SEARCH"
   "classify_digits_bf16|experiment=classify_digits trainer=gpu trainer.precision=bf16-mixed $LOOPS"

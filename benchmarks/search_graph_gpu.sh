@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 20 on a GPU: a first-order DARTS / PC-DARTS search iteration eager vs with its forward captured
-# (model.compile=cudagraphs: dynamo + AOTAutograd graphs replayed as CUDA graphs), at batch 64 and 256, fp32 and
+# The host overhead of the search on a GPU: a first-order DARTS / PC-DARTS search iteration eager vs with its
+# forward captured (model.compile=cudagraphs: dynamo + AOTAutograd graphs replayed as CUDA graphs), at batch 64 and 256, fp32 and
 # bf16 autocast (channels-last, cuDNN autotuner on: what trainer=gpu runs), plus the summed kernel time of the
 # same iterations (benchmarks/search_kernels.py, eager). Goal: captured wall time <= 1.25x the kernel total.
 #

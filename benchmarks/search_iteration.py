@@ -1,11 +1,11 @@
 """Cost of one DARTS search iteration (architecture step + weight step) per architecture-gradient mode.
 
-Issue 3 targets: second order at most 2.6x and amended at most 3.1x the wall time of first order (counting
+Targets: second order at most 2.6x and amended at most 3.1x the wall time of first order (counting
 forward/backward passes gives 2.5x and 3.0x). Measured in one run, on one machine, on the DARTS search
 network (C=16, 8 cells, 32x32 inputs, batch 64, channels-last like ``model.channels_last``, by
 default). Prints one JSON object.
 
-Issue 4 adds, in the same run and at the same batch size: the PC-DARTS search network (K=4 partial channels
+The run also measures, at the same batch size: the PC-DARTS search network (K=4 partial channels
 + edge normalisation, first order) against the DARTS one (first order); targets PC-DARTS <= 0.30x the
 saved-activation memory and <= 0.35x the time of DARTS (arXiv:1907.05737: batch 64 -> 256 in the same
 memory). And the per-iteration cost of each P-DARTS stage (5 / 11 / 17 cells over 8 / 5 / 3 candidates).
@@ -22,7 +22,7 @@ virtual / perturbed weight copies of second order and amended) are not activatio
 ``--cudnn-benchmark --autocast bf16`` times what ``trainer=gpu trainer.precision=bf16-mixed`` runs (the GPU
 search experiments' setting: cuDNN autotuner on, bf16 autocast around the training step).
 
-``--compile SETTING`` compiles the search network's forward as ``model.compile`` does (issue 20; e.g.
+``--compile SETTING`` compiles the search network's forward as ``model.compile`` does (e.g.
 ``cudagraphs`` or ``reduce-overhead`` on a GPU); the saved-activation meter is then skipped (its saved-tensor
 hooks do not apply inside compiled graphs) and ``saved_activation_peak_mb`` is null.
 
@@ -196,7 +196,7 @@ def add_network_arguments(parser: argparse.ArgumentParser, batch_size: int) -> N
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--compile", default="false", choices=tuple(COMPILE_MODES),
-                        help="compile the search forward as model.compile does (issue 20)")
+                        help="compile the search forward as model.compile does")
 
 
 def measure(args: argparse.Namespace, variants: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, Any]:

@@ -10,8 +10,8 @@ Wall time far above the kernel total means the iteration is bound by the host (P
                                         [--init-channels 16] [--layers 8] [--image-size 32]
                                         [--settings cl_fp32_cudnn,cl_bf16_cudnn] [--profile-all]
 
-``--settings`` keeps some of the four settings; ``--profile-all`` lists the kernels of every kept setting (issue
-20 compares an iteration's wall time with the kernel total of the setting it runs in).
+``--settings`` keeps some of the four settings; ``--profile-all`` lists the kernels of every kept setting
+(benchmarks/search_graph_gpu.sh compares an iteration's wall time with the kernel total of the setting it runs in).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from tests.test_train_pipeline import TINY
 from visionsuite.errors import ConfigError, DatasetError
 from visionsuite.pipeline import run_job
 
-CIFAR_TINY = ["experiment=nas_train_cifar10", "model.init_channels=4", "model.layers=3", "data.batch_size=8",
+CIFAR_TINY = ["experiment=nas_train_cifar10", "model.net.init_channels=4", "model.net.layers=3", "data.batch_size=8",
               "data.num_workers=0", "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
               "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1"]
 
@@ -42,7 +42,7 @@ def test_cifar_in_the_real_layout_trains(make_config, tmp_path: Path) -> None:
 
 def test_unknown_genotype_lists_the_known_names(make_config) -> None:
     with pytest.raises(ConfigError) as error:
-        run_job(make_config(*TINY, "model.genotype=NOT_A_CELL"))
+        run_job(make_config(*TINY, "model.net.genotype=NOT_A_CELL"))
     for name in ("DARTS_V2", "PC_DARTS_cifar", "PC_DARTS_image", "PDARTS"):
         assert name in str(error.value)
 
@@ -51,7 +51,7 @@ def test_malformed_genotype_json_names_the_file(make_config, tmp_path: Path) -> 
     broken = tmp_path / "genotype.json"
     broken.write_text('{"normal": [["sep_conv_3x3", 0]')
     with pytest.raises(ConfigError, match=str(broken)):
-        run_job(make_config(*TINY, f"model.genotype={broken}"))
+        run_job(make_config(*TINY, f"model.net.genotype={broken}"))
 
 
 def test_invalid_mode_names_the_key(make_config) -> None:
@@ -86,8 +86,8 @@ def test_imagenet_in_the_imagefolder_layout_trains(make_config, tmp_path: Path) 
     write_image_folder(tmp_path / "data" / "imagenet", num_classes=3, images_per_class=4, image_size=80)
     result = run_job(make_config(
         "experiment=nas_train_imagenet", "data.num_classes=3", "model.num_classes=3", "data.image_size=64",
-        "+data.resize_size=72", "data.batch_size=4", "data.num_workers=0", "model.init_channels=4",
-        "model.layers=3", "model.auxiliary_weight=0", "model.input_size=64", "trainer.max_epochs=1",
+        "+data.resize_size=72", "data.batch_size=4", "data.num_workers=0", "model.net.init_channels=4",
+        "model.net.layers=3", "model.auxiliary_weight=0", "model.input_size=64", "trainer.max_epochs=1",
         "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1"))
     assert "test/acc1" in result["metrics"]
 
@@ -103,5 +103,5 @@ def test_imagenet_class_count_mismatch_names_the_key(make_config, tmp_path: Path
 def test_a_setting_lightning_refuses_becomes_a_config_error(make_config) -> None:
     # Trainer-level gradient clipping cannot be combined with the search's manual optimization.
     with pytest.raises(ConfigError, match="Lightning refused"):
-        run_job(make_config("experiment=darts_digits", "model.init_channels=4", "model.layers=3",
+        run_job(make_config("experiment=darts_digits", "model.net.init_channels=4", "model.net.layers=3",
                             "+trainer.gradient_clip_val=5.0", "trainer.max_epochs=1", "+trainer.limit_train_batches=1"))

@@ -55,7 +55,7 @@ def shrink(chain: str) -> list[str]:
     paper = chain in PAPER_CHAINS
     overrides = [f"++data.batch_size={4 if paper else 8}"]
     if chain.startswith(("pdarts", "darts")):
-        overrides.append("model.init_channels=4")
+        overrides.append("model.net.init_channels=4")
     if "imagenet" in chain:
         overrides += ["++data.image_size=64", "++data.val_per_class=1"]
     if chain == "logit_defense_imagenet":

@@ -14,8 +14,8 @@ from visionsuite.pipeline import run_job
 
 TINY_CIFAR = [
     "experiment=nas_train_cifar10",
-    "model.init_channels=4",
-    "model.layers=3",
+    "model.net.init_channels=4",
+    "model.net.layers=3",
     "data.batch_size=16",
     "data.num_workers=0",
     "data.pin_memory=false",

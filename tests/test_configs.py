@@ -23,15 +23,15 @@ def test_default_job_is_the_pdarts_search_then_train_on_embedded_digits(make_con
     assert list(cfg.phases) == ["stage1", "stage2", "stage3", "train"]
     assert [cfg.phases[f"stage{k}"].experiment for k in (1, 2, 3)] == ["pdarts_stage_digits"] * 3
     assert cfg.phases.train.experiment == "nas_train_digits"
-    assert cfg.phases.train.inputs["model.genotype"] == "stage3.genotype"
+    assert cfg.phases.train.inputs["model.net.genotype"] == "stage3.genotype"
     stage = make_config("experiment=pdarts_stage_digits")
     assert stage.data._target_ == "datamodules.digits.DigitsDataModule"
 
 
 def test_cifar10_evaluation_settings_are_the_papers(make_config) -> None:
-    cfg = make_config("experiment=nas_train_cifar10", "model.genotype=PC_DARTS_cifar")
-    assert cfg.model.genotype == "PC_DARTS_cifar"
-    assert (cfg.model.init_channels, cfg.model.layers) == (36, 20)
+    cfg = make_config("experiment=nas_train_cifar10", "model.net.genotype=PC_DARTS_cifar")
+    assert cfg.model.net.genotype == "PC_DARTS_cifar"
+    assert (cfg.model.net.init_channels, cfg.model.net.layers) == (36, 20)
     assert cfg.model.auxiliary_weight == 0.4
     assert cfg.model.drop_path_prob > 0
     assert cfg.data.cutout_length == 16
@@ -47,7 +47,8 @@ def test_cifar100_and_imagenet_settings(make_config) -> None:
     cfg = make_config("experiment=nas_train_cifar100")
     assert cfg.model.num_classes == 100 and cfg.data.name == "cifar100"
     cfg = make_config("experiment=nas_train_imagenet")
-    assert (cfg.model.init_channels, cfg.model.layers, cfg.model.network) == (48, 14, "imagenet")
+    assert (cfg.model.net.init_channels, cfg.model.net.layers) == (48, 14)
+    assert cfg.model.net._target_ == "networks.nas.networks.NetworkImageNet"  # model/genotype_net=imagenet
     assert cfg.model.label_smoothing == 0.1
     assert cfg.model.optimizer.weight_decay == 3e-5
     assert cfg.model.scheduler._target_ == "visionsuite.schedulers.linear_decay_with_warmup"

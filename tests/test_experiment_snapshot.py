@@ -24,9 +24,21 @@ _PFS_PRUNE = r"pfs_(baseline_)?(digits|cifar10|imagenet)_prune"
 # Logit defense: the attack phase's experiments, and the chains whose root config is their attack phase's.
 _LOGIT_ATTACK = r"logit_defense_(attack_)?(digits|cifar10|imagenet)"
 
+# DARTS family: the search experiments (module ArchitectureSearch) and those whose model is GenotypeClassifier
+# (training a cell; the chains' root config has the default model, nas_train).
+_NAS_SEARCH = r"(amended_)?(pc)?darts_(cifar10|digits|imagenet)|pdarts_stage_\w+"
+_NAS_TRAIN = r"nas_train_\w+|darts_\w+_search_and_train|pdarts_(cifar10|cifar100|digits)(_search_and_train)?"
+
 #: (experiment pattern, old key pattern, new key template): the value moved, unchanged, to another key.
 MOVED: list[tuple[str, str, str]] = [
     # --- architecture search (DARTS family)
+    (_NAS_SEARCH, r"model\.(init_channels|layers|in_channels|nodes|multiplier|stem_multiplier|candidate_ops"
+     r"|partial_channel_k|edge_normalization|stem)", r"model.net.\1"),
+    (_NAS_SEARCH, r"model\.arch_(gradient|warmup_epochs|gradient_clip_val)", r"model.arch_step.\1"),
+    (_NAS_SEARCH, r"model\.eta", "model.arch_step.eta"),
+    (_NAS_TRAIN, r"model\.(genotype|init_channels|layers|in_channels)", r"model.net.\1"),
+    ("nas_train_imagenet", r"model\.auxiliary_batchnorm", "model.net.auxiliary_batchnorm"),
+    (_NAS_TRAIN, r"phases\.(\w+)\.inputs\.model\.(genotype|candidate_ops)", r"phases.\1.inputs.model.net.\2"),
     # --- classification, AugRefine, Pruning from Scratch
     (_CLASSIFICATION, r"model\.backbone\.name", "model.net.name"),
     (_CLASSIFICATION, r"model\.backbone\.options\.(\w+)", r"model.net.\1"),
@@ -50,6 +62,21 @@ MOVED: list[tuple[str, str, str]] = [
 CHANGED: list[tuple[str, str, str]] = [
     (".*", "task", "new root key: a step that trains nothing runs as a task (visionsuite/tasks.py), default null"),
     # --- architecture search (DARTS family)
+    (f"{_NAS_SEARCH}|{_NAS_TRAIN}", r"model\._target_", "the DARTS family's modules are in lightning_modules/nas.py"),
+    (f"{_NAS_SEARCH}|{_NAS_TRAIN}", r"model\.net\.(_target_|num_classes)",
+     "the injected network: its class, and num_classes by interpolation of model.num_classes"),
+    (_NAS_SEARCH, r"model\.arch_step\._target_", "the architecture step's settings are one typed node (ArchitectureStep)"),
+    (_NAS_TRAIN, r"model\.net\.auxiliary", "the network builds its auxiliary head when model.auxiliary_weight > 0 "
+     "(interpolated; the module decided before)"),
+    (_NAS_TRAIN, r"model\.network", "the network kind is the group choice model/genotype_net=cifar|imagenet"),
+    (r"nas_train_(cifar10|cifar100|digits)|darts_\w+_search_and_train|pdarts_(cifar10|cifar100|digits)(_search_and_train)?",
+     r"model\.auxiliary_batchnorm", "an argument of NetworkImageNet only: the CIFAR network's config has no such key"),
+    (r"pdarts_stage_\w+", r"model\.(net\.)?layers",
+     "the stage's depth, interpolated from model.progressive (layers[stage - 1]); the module ignored model.layers"),
+    (r"darts_\w+_search_and_train", r"(search|train)_experiment", "the phase experiments of the chain template "
+     "conf/experiment/darts/search_and_train.yaml"),
+    (r"pdarts_\w+_search_and_train", r"train_experiment", "the training phase's experiment of the chain template "
+     "conf/experiment/pdarts/search_and_train.yaml"),
     # --- classification, AugRefine, Pruning from Scratch
     (_CLASSIFICATION, r"model\._target_", "the family's modules are in lightning_modules/classification.py "
      "(ImageClassifier) and lightning_modules/pruning.py (GateLearning, PrunedClassifier)"),

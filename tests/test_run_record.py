@@ -132,12 +132,12 @@ def test_resume_with_a_damaged_last_checkpoint_names_the_ones_that_still_load(ma
 
 def test_a_checkpoint_of_an_older_format_stops_with_what_changed(make_config, tmp_path: Path) -> None:
     # A DARTS search checkpoint from before the edge sources (format 1): no state-dict key mismatch.
-    cfg = make_config("experiment=darts_digits", "model.init_channels=4", "model.layers=3")
+    cfg = make_config("experiment=darts_digits", "model.net.init_channels=4", "model.net.layers=3")
     module = build(cfg.model, "model")
     old = tmp_path / "old_search.ckpt"
     torch.save({"state_dict": module.state_dict(), "epoch": 0, "global_step": 0}, old)  # no record: format 1
     with pytest.raises(CheckpointFormatError) as caught:
-        run_job(make_config("experiment=darts_digits", "model.init_channels=4", "model.layers=3", f"ckpt_path={old}"))
+        run_job(make_config("experiment=darts_digits", "model.net.init_channels=4", "model.net.layers=3", f"ckpt_path={old}"))
     message = str(caught.value)
     assert "format 1" in message and "reads format 2" in message and "EdgeSource" in message
     assert str(old) in message
@@ -148,10 +148,10 @@ def test_resume_of_a_finished_run_is_refused_with_the_test_command(trained_run: 
     run_dir = tmp_path / "finished"
     shutil.copytree(trained_run, run_dir)
     (run_dir / ".hydra").mkdir()
-    (run_dir / ".hydra" / "overrides.yaml").write_text("- experiment=nas_train_digits\n- model.layers=3\n")
+    (run_dir / ".hydra" / "overrides.yaml").write_text("- experiment=nas_train_digits\n- model.net.layers=3\n")
     with pytest.raises(RunFinished, match="this run finished") as caught:
         expand_resume_argument(["run.py", f"resume={run_dir}"])
-    assert "experiment=nas_train_digits model.layers=3 mode=test ckpt_path=" in str(caught.value)
+    assert "experiment=nas_train_digits model.net.layers=3 mode=test ckpt_path=" in str(caught.value)
 
 
 def test_a_chain_is_finished_only_when_every_phase_is(tmp_path: Path) -> None:

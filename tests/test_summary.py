@@ -22,7 +22,7 @@ PUBLISHED_PARAMS_M = [
 @pytest.mark.parametrize("experiment,genotype,published", PUBLISHED_PARAMS_M)
 def test_summary_reproduces_published_sizes(make_config, capsys, experiment: str, genotype: str,
                                             published: float) -> None:
-    cfg = make_config(f"experiment={experiment}", f"model.genotype={genotype}", "mode=summary")
+    cfg = make_config(f"experiment={experiment}", f"model.net.genotype={genotype}", "mode=summary")
     run_job(cfg)
     last_line = capsys.readouterr().out.strip().splitlines()[-1]
     report = json.loads(last_line)
@@ -32,7 +32,7 @@ def test_summary_reproduces_published_sizes(make_config, capsys, experiment: str
 
 
 def test_summary_from_the_command_line_ends_with_json(tmp_path) -> None:
-    completed = run_cli("experiment=nas_train_imagenet", "model.genotype=PC_DARTS_image", "mode=summary",
+    completed = run_cli("experiment=nas_train_imagenet", "model.net.genotype=PC_DARTS_image", "mode=summary",
                         "logger=csv", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     report = json.loads(completed.stdout.strip().splitlines()[-1])

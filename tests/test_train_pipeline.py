@@ -14,8 +14,8 @@ from visionsuite.pipeline import run_job
 
 TINY = [
     "experiment=nas_train_digits",
-    "model.init_channels=4",
-    "model.layers=3",
+    "model.net.init_channels=4",
+    "model.net.layers=3",
     "data.batch_size=16",
     "+trainer.limit_train_batches=3",
     "+trainer.limit_val_batches=2",

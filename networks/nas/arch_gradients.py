@@ -21,7 +21,7 @@ the virtual step, ``v``, ``H v``) and the final architecture gradient: every pro
 same architecture update, and the result is the single-process formula on the global batch (except for
 BatchNorm statistics, which stay per process).
 
-Pick one with ``model.arch_gradient=first_order|second_order|amended`` (:func:`build_arch_gradient`).
+:func:`build_arch_gradient` builds one by name: ``first_order``, ``second_order`` or ``amended``.
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
-
-from visionsuite.errors import ConfigError
 
 __all__ = [
     "ARCH_GRADIENTS",
@@ -136,7 +134,7 @@ class ArchGradient(abc.ABC):
         return ArchGradientResult(gradients, loss.reshape(()))
 
     def check_weight_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
-        """Raise :class:`ConfigError` if this strategy cannot model ``optimizer`` (most need nothing of it)."""
+        """Raise ``ValueError`` if this strategy cannot model ``optimizer`` (most need nothing of it)."""
         return None
 
     @abc.abstractmethod
@@ -194,7 +192,7 @@ class FirstOrderGradient(ArchGradient):
 
 
 def check_sgd_virtual_step(optimizer: torch.optim.Optimizer) -> None:
-    """Raise :class:`ConfigError` unless ``optimizer`` is SGD without Nesterov momentum or dampening.
+    """Raise ``ValueError`` unless ``optimizer`` is SGD without Nesterov momentum or dampening.
 
     DARTS' virtual step (arXiv:1806.09055, Eq. 6 as the official ``architect.py``) replays one step of the
     weight optimizer from its learning rate, momentum buffers and weight decay: that is SGD's update only.
@@ -204,11 +202,10 @@ def check_sgd_virtual_step(optimizer: torch.optim.Optimizer) -> None:
                    for key in ("nesterov", "dampening") if group.get(key)]
     if type(wrapped) is not torch.optim.SGD or unsupported:
         detail = ", ".join(sorted(set(unsupported))) or type(wrapped).__module__ + "." + type(wrapped).__name__
-        raise ConfigError(
-            f"model.arch_gradient=second_order replays one step of the weight optimizer, which it can do for "
-            f"torch.optim.SGD (momentum, weight decay) only; model.weight_optimizer is {detail}. Set "
-            "model.weight_optimizer._target_=torch.optim.SGD (DARTS' setting), or use "
-            "model.arch_gradient=first_order or amended, which do not replay the weight step."
+        raise ValueError(
+            f"the weight optimizer is {detail}, but the second-order gradient replays one step of it, which it can "
+            "do for torch.optim.SGD (momentum, weight decay) only; use torch.optim.SGD (DARTS' setting), or the "
+            "first_order or amended gradient, which do not replay the weight step"
         )
 
 
@@ -227,8 +224,8 @@ class SecondOrderGradient(ArchGradient):
 
     def compute(self, network, train_batch, val_batch, weight_optimizer):
         if weight_optimizer is None:
-            raise ConfigError("model.arch_gradient=second_order needs the weight optimizer (its learning rate, "
-                              "momentum buffers and weight decay define the virtual step).")
+            raise ValueError("weight_optimizer=None: the second-order gradient needs the weight optimizer (its "
+                             "learning rate, momentum buffers and weight decay define the virtual step)")
         names, weights = _named_weights(network)
         arch = network.arch_parameters()
         train_loss = self._loss(network, train_batch, detach_arch=True)
@@ -256,8 +253,8 @@ class SecondOrderGradient(ArchGradient):
         buckets: dict[tuple[int, bool], list[int]] = {}
         for position, weight in enumerate(weights):
             if weight not in group_of:
-                raise ConfigError("the weight optimizer does not hold every network weight; second order "
-                                  "needs its settings for each of them.")
+                raise ValueError("optimizer does not hold every network weight; the second-order gradient needs "
+                                 "its settings for each of them")
             buffer = optimizer.state.get(weight, {}).get("momentum_buffer")
             buckets.setdefault((group_of[weight], buffer is not None), []).append(position)
         virtual: list[torch.Tensor | None] = [None] * len(weights)
@@ -296,7 +293,7 @@ class AmendedGradient(ArchGradient):
     def __init__(self, eta: float = 0.1, **kwargs) -> None:
         super().__init__(**kwargs)
         if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not eta >= 0:
-            raise ConfigError(f"model.eta={eta!r}: the Amended-DARTS scale must be a number >= 0.")
+            raise ValueError(f"eta={eta!r}: the Amended-DARTS scale must be a number >= 0")
         self.eta = float(eta)
 
     def compute(self, network, train_batch, val_batch, weight_optimizer):
@@ -333,14 +330,13 @@ ARCH_GRADIENTS: dict[str, type[ArchGradient]] = {
 def build_arch_gradient(name: str, *, eta: float = 0.1, criterion: Criterion = F.cross_entropy,
                         reduce: Reduce = average_across_processes,
                         finite_difference_scale: float = FINITE_DIFFERENCE_SCALE) -> ArchGradient:
-    """The strategy named by ``model.arch_gradient`` (``eta`` is used by ``amended`` only).
+    """The strategy called ``name`` (``eta`` is used by ``amended`` only).
 
     Raises:
-        ConfigError: an unknown name (the message lists the known ones) or an invalid ``eta``.
+        ValueError: an unknown name (the message lists the known ones) or an invalid ``eta``.
     """
     if name not in ARCH_GRADIENTS:
-        raise ConfigError(f"model.arch_gradient={name!r} is not an architecture-gradient mode; "
-                          f"use one of {', '.join(ARCH_GRADIENTS)}.")
+        raise ValueError(f"name={name!r} is not an architecture-gradient mode; use one of {', '.join(ARCH_GRADIENTS)}")
     options = {"criterion": criterion, "reduce": reduce, "finite_difference_scale": finite_difference_scale}
     amended = AmendedGradient(eta=eta, **options)  # checks eta whatever the mode, so a bad value never waits
     return amended if name == AmendedGradient.name else ARCH_GRADIENTS[name](**options)

@@ -1,12 +1,13 @@
-"""``model.compile``: compile the search network's forward pass (and, through AOTAutograd, its backward).
+"""Compiling the search network's forward pass (and, through AOTAutograd, its backward): the search module's
+``compile`` setting.
 
-Issue 20 targets the host overhead of a DARTS / PC-DARTS search iteration on a GPU (about 110,000 ATen calls
-per first-order iteration; arXiv:1806.09055 Alg. 1, arXiv:1907.05737 Sec. 3). The switch compiles
+The aim is the host overhead of a DARTS / PC-DARTS search iteration on a GPU (about 110,000 ATen calls per
+first-order iteration; arXiv:1806.09055 Alg. 1, arXiv:1907.05737 Sec. 3). The switch compiles
 :meth:`~networks.nas.search_space.SearchNetwork.forward` with ``torch.compile(dynamic=False)``; the gradients of
-every ``model.arch_gradient`` are still taken with ``torch.autograd.grad`` on its output, so the three gradient
+every architecture-gradient mode are still taken with ``torch.autograd.grad`` on its output, so the three gradient
 modes, partial channels and edge normalisation run unchanged.
 
-Values of ``model.compile``:
+Values of the setting:
 
 * ``false`` (default): eager, the reference.
 * ``default`` / ``max-autotune-no-cudagraphs``: Inductor kernels, no CUDA graphs (CPU or GPU). On CPU the first
@@ -18,8 +19,8 @@ Values of ``model.compile``:
   check that capture itself keeps a search faithful: where ``cudagraphs`` or Inductor disagree with eager and
   ``aot_eager`` does not, the difference is in the backend. It is what the CPU tests run through ``run.py``.
 
-The GPU-only settings are refused on CPU with a :class:`~visionsuite.errors.ConfigError` naming
-``model.compile``, never a silent fallback.
+The GPU-only settings are refused on CPU with a ``ValueError`` (the search module names its config key), never a
+silent fallback.
 
 Dynamic elements of the step, handled explicitly (not captured):
 
@@ -40,11 +41,9 @@ from typing import Any
 
 import torch
 
-from visionsuite.errors import ConfigError
-
 log = logging.getLogger(__name__)
 
-#: ``model.compile`` values and the ``torch.compile`` (backend, mode) each selects (None: eager).
+#: ``compile`` values and the ``torch.compile`` (backend, mode) each selects (None: eager).
 COMPILE_MODES: dict[str, tuple[str, str | None] | None] = {
     "false": None,
     "default": ("inductor", "default"),
@@ -58,30 +57,29 @@ CUDA_GRAPH_MODES = frozenset({"reduce-overhead", "cudagraphs"})
 
 
 def normalize_compile(value: Any) -> str:
-    """The ``model.compile`` value as a key of :data:`COMPILE_MODES` (``False``/``None`` -> ``"false"``).
+    """The ``compile`` setting as a key of :data:`COMPILE_MODES` (``False``/``None`` -> ``"false"``).
 
     Raises:
-        ConfigError: an unknown value, naming the key and the accepted ones.
+        ValueError: an unknown value, naming the accepted ones.
     """
     if value is None or value is False:
         return "false"
     if isinstance(value, str) and value in COMPILE_MODES:
         return value
-    raise ConfigError(f"model.compile={value!r}: must be one of false, {', '.join(list(COMPILE_MODES)[1:])} "
-                      "(false: eager; reduce-overhead and cudagraphs need a GPU; aot_eager: capture without "
-                      "code generation, to check a capture against eager).")
+    raise ValueError(f"compile={value!r}: must be one of false, {', '.join(list(COMPILE_MODES)[1:])} "
+                     "(false: eager; reduce-overhead and cudagraphs need a GPU; aot_eager: capture without "
+                     "code generation, to check a capture against eager)")
 
 
 def check_device(setting: str, device: torch.device) -> None:
     """Refuse a CUDA-graph mode on a device without CUDA graphs.
 
     Raises:
-        ConfigError: ``model.compile=reduce-overhead`` on a non-CUDA device.
+        ValueError: ``compile=reduce-overhead`` or ``cudagraphs`` on a non-CUDA device.
     """
     if setting in CUDA_GRAPH_MODES and device.type != "cuda":
-        raise ConfigError(f"model.compile={setting}: CUDA graphs need a CUDA device, and this run is on "
-                          f"{device.type}. Use trainer=gpu, or model.compile=false (eager) / default (Inductor "
-                          "without graphs) here.")
+        raise ValueError(f"compile={setting}: CUDA graphs need a CUDA device, and this run is on {device.type}; "
+                         "use a GPU, or compile=false (eager) / default (Inductor without graphs) here")
 
 
 def compile_forward(network: torch.nn.Module, setting: str, backend: str | None = None) -> None:
@@ -105,7 +103,7 @@ def compile_forward(network: torch.nn.Module, setting: str, backend: str | None 
     if backend == "inductor":
         options["mode"] = choice[1]
     network.forward = torch.compile(eager, **options)  # type: ignore[method-assign]
-    log.info("model.compile=%s: search network forward compiled (backend %s)", setting, backend)
+    log.info("compile=%s: search network forward compiled (backend %s)", setting, backend)
 
 
 def recompile_for_skip_dropout(network: torch.nn.Module, setting: str, rate: float,
@@ -119,7 +117,7 @@ def recompile_for_skip_dropout(network: torch.nn.Module, setting: str, rate: flo
         return
     torch._dynamo.reset()
     compile_forward(network, setting, backend)
-    log.info("model.compile=%s: P-DARTS skip-connect dropout is now %.4g; the forward is recompiled", setting, rate)
+    log.info("compile=%s: P-DARTS skip-connect dropout is now %.4g; the forward is recompiled", setting, rate)
 
 
 __all__ = ["COMPILE_MODES", "CUDA_GRAPH_MODES", "check_device", "compile_forward", "normalize_compile",

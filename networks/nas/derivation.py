@@ -13,8 +13,6 @@ from collections.abc import Sequence
 
 import torch
 
-from visionsuite.errors import ConfigError
-
 from .genotypes import Genotype
 from .search_space import edge_inputs
 
@@ -35,18 +33,18 @@ def derive_cell(weights: torch.Tensor, candidates: Sequence[Sequence[str]], node
         cell: cell name used in error messages.
 
     Raises:
-        ConfigError: shapes that disagree, or a node with fewer than two edges holding a non-``none`` op.
+        ValueError: shapes that disagree, or a node with fewer than two edges holding a non-``none`` op.
     """
     layout = edge_inputs(nodes)
     weights = torch.as_tensor(weights).detach().to("cpu", torch.float64)
     if weights.dim() != 2 or weights.shape[0] != len(layout) or len(candidates) != len(layout):
-        raise ConfigError(f"{cell}: expected weights of shape ({len(layout)}, candidates) and {len(layout)} "
+        raise ValueError(f"{cell}: expected weights of shape ({len(layout)}, candidates) and {len(layout)} "
                           f"candidate lists for {nodes} nodes; got {tuple(weights.shape)} and {len(candidates)}.")
     scale = None if edge_weights is None else torch.as_tensor(edge_weights).detach().to("cpu", torch.float64)
     best_ops: list[tuple[float, str]] = []
     for edge, ops in enumerate(candidates):
         if len(ops) != weights.shape[1]:
-            raise ConfigError(f"{cell}: edge {edge} has {len(ops)} candidates but {weights.shape[1]} weights.")
+            raise ValueError(f"{cell}: edge {edge} has {len(ops)} candidates but {weights.shape[1]} weights.")
         best_value, best_name = float("-inf"), ""
         for position, name in enumerate(ops):
             value = float(weights[edge, position])
@@ -61,7 +59,7 @@ def derive_cell(weights: torch.Tensor, candidates: Sequence[Sequence[str]], node
         incoming = [edge for edge, (edge_node, _) in enumerate(layout) if edge_node == node]
         usable = [edge for edge in incoming if best_ops[edge][1]]
         if len(usable) < 2:
-            raise ConfigError(f"{cell}: node {node} has fewer than two incoming edges with an operation other "
+            raise ValueError(f"{cell}: node {node} has fewer than two incoming edges with an operation other "
                               f"than 'none', so no genotype can be derived.")
         strongest = sorted(usable, key=lambda edge: -best_ops[edge][0])[:2]
         genotype_edges += [(best_ops[edge][1], layout[edge][1]) for edge in strongest]

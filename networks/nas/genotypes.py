@@ -5,8 +5,8 @@ node: pairs ``2i, 2i+1`` feed node ``i + 2``; state 0 is the output of cell k-2,
 k-1 (DARTS, arXiv:1806.09055, Sec. 2.1 and 2.4). ``*_concat`` lists the states concatenated into the
 cell output (nodes 2..5 in every published genotype).
 
-The suite's genotype file (``genotype.json``), written by searches and read through the
-``model.genotype`` config key, is::
+The suite's genotype file (``genotype.json``), written by searches and read by the evaluation
+networks (their ``genotype`` argument, :func:`resolve_genotype`), is::
 
     {"format": "visionsuite-genotype/1",
      "normal": [["sep_conv_3x3", 0], ...], "normal_concat": [2, 3, 4, 5],
@@ -53,9 +53,7 @@ def _is_sequence(value: Any) -> bool:
 
 def _parse_edges(value: Any, key: str, source: str) -> tuple[Edge, ...]:
     if not _is_sequence(value):
-        raise ConfigError(
-            f"{source}: {key!r} must be a list of [op, input] pairs, got {type(value).__name__}"
-        )
+        raise ValueError(f"{source}: {key!r} must be a list of [op, input] pairs, got {type(value).__name__}")
     edges = []
     for position, edge in enumerate(value):
         if (
@@ -65,7 +63,7 @@ def _parse_edges(value: Any, key: str, source: str) -> tuple[Edge, ...]:
             or isinstance(edge[1], bool)
             or not isinstance(edge[1], int)
         ):
-            raise ConfigError(
+            raise ValueError(
                 f"{source}: {key}[{position}] must be an [op name, input index] pair such as "
                 f'["sep_conv_3x3", 0], got {edge!r}'
             )
@@ -77,7 +75,7 @@ def _parse_concat(value: Any, key: str, source: str) -> tuple[int, ...]:
     if not _is_sequence(value) or not all(
         isinstance(index, int) and not isinstance(index, bool) for index in value
     ):
-        raise ConfigError(f"{source}: {key!r} must be a list of integers such as [2, 3, 4, 5], got {value!r}")
+        raise ValueError(f"{source}: {key!r} must be a list of integers such as [2, 3, 4, 5], got {value!r}")
     return tuple(int(index) for index in value)
 
 
@@ -111,20 +109,20 @@ class Genotype:
         """Parse the genotype format (``format`` and ``metadata`` keys optional; ``format`` checked).
 
         Raises:
-            ConfigError: a missing key or a value of the wrong type; ``source`` starts the message.
+            ValueError: a missing key or a value of the wrong type; ``source`` starts the message.
         """
         if not isinstance(data, Mapping):
-            raise ConfigError(
+            raise ValueError(
                 f"{source}: expected a mapping with keys {', '.join(_CELL_KEYS)}, got {type(data).__name__}"
             )
         missing = [key for key in _CELL_KEYS if key not in data]
         if missing:
-            raise ConfigError(
+            raise ValueError(
                 f"{source}: missing key(s) {', '.join(missing)}; a genotype needs {', '.join(_CELL_KEYS)}"
             )
         file_format = data.get("format", GENOTYPE_FORMAT)
         if file_format != GENOTYPE_FORMAT:
-            raise ConfigError(f"{source}: unsupported format {file_format!r}; expected {GENOTYPE_FORMAT!r}")
+            raise ValueError(f"{source}: unsupported format {file_format!r}; expected {GENOTYPE_FORMAT!r}")
         return cls(
             normal=_parse_edges(data["normal"], "normal", source),
             normal_concat=_parse_concat(data["normal_concat"], "normal_concat", source),
@@ -197,24 +195,25 @@ def validate_genotype(
             from the number of edges (which must then be even).
 
     Raises:
-        ConfigError: an unknown op, a wrong edge count, an input index out of range for its node
-            (node ``i + 2`` takes inputs ``0 .. i + 1``) or a concat index that is not a cell state.
+        ValueError: an unknown op, a wrong edge count, an input index out of range for its node
+            (node ``i + 2`` takes inputs ``0 .. i + 1``) or a concat index that is not a cell state; each
+            message starts with ``genotype.<cell>``.
     """
     if not isinstance(genotype, Genotype):
-        raise ConfigError(f"expected a Genotype, got {type(genotype).__name__}")
+        raise TypeError(f"genotype must be a Genotype, got {type(genotype).__name__}")
     for cell in ("normal", "reduce"):
         edges = getattr(genotype, cell)
         concat = getattr(genotype, f"{cell}_concat")
         nodes = num_nodes
         if nodes is None:
             if len(edges) == 0 or len(edges) % 2:
-                raise ConfigError(
+                raise ValueError(
                     f"genotype.{cell} has {len(edges)} edges; expected a positive even number "
                     f"(2 input edges per intermediate node)"
                 )
             nodes = len(edges) // 2
         if len(edges) != 2 * nodes:
-            raise ConfigError(
+            raise ValueError(
                 f"genotype.{cell} has {len(edges)} edges; expected exactly {2 * nodes}: 2 input edges for "
                 f"each of the {nodes} intermediate nodes (edges 2i and 2i+1 feed node i+2)"
             )
@@ -225,32 +224,32 @@ def validate_genotype(
                 or isinstance(edge[1], bool)
                 or not isinstance(edge[1], int)
             ):
-                raise ConfigError(
+                raise ValueError(
                     f"genotype.{cell}[{position}] must be an (op name, input index) pair, got {edge!r}"
                 )
             op, index = edge
             if op not in primitives:
-                raise ConfigError(
+                raise ValueError(
                     f"genotype.{cell}[{position}]: unknown op {op!r}; known ops: {', '.join(primitives)}"
                 )
             node = position // 2 + 2
             if not 0 <= index < node:
-                raise ConfigError(
+                raise ValueError(
                     f"genotype.{cell}[{position}] = ({op!r}, {index}): input index {index} is out of range "
                     f"for node {node}, which takes inputs 0..{node - 1} (0 and 1 are the cell inputs)"
                 )
         if len(concat) == 0:
-            raise ConfigError(
+            raise ValueError(
                 f"genotype.{cell}_concat is empty; expected nodes such as {list(range(2, 2 + nodes))}"
             )
         for index in concat:
             if isinstance(index, bool) or not isinstance(index, int) or not 2 <= index < nodes + 2:
-                raise ConfigError(
+                raise ValueError(
                     f"genotype.{cell}_concat contains {index!r}, out of range: with {nodes} intermediate "
                     f"nodes the concatenated states are in 2..{nodes + 1}"
                 )
         if len(set(concat)) != len(concat):
-            raise ConfigError(f"genotype.{cell}_concat {list(concat)} repeats a node")
+            raise ValueError(f"genotype.{cell}_concat {list(concat)} repeats a node")
 
 
 def _to_json_value(value: Any) -> Any:
@@ -289,8 +288,8 @@ def load_genotype_json(path: str | os.PathLike[str]) -> Genotype:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            f"{source} does not exist; set model.genotype to a published name "
-            f"({', '.join(PUBLISHED_GENOTYPES)}) or to an existing genotype.json"
+            f"{source} does not exist; give a published genotype name ({', '.join(PUBLISHED_GENOTYPES)}) or the "
+            "path of an existing genotype.json"
         ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{source} cannot be read: {error}") from None
@@ -298,16 +297,19 @@ def load_genotype_json(path: str | os.PathLike[str]) -> Genotype:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise ConfigError(f"{source} is not valid JSON: {error}") from None
-    genotype = Genotype.from_dict(data, source=source)
+    try:
+        genotype = Genotype.from_dict(data, source=source)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     try:
         validate_genotype(genotype)
-    except ConfigError as error:
+    except ValueError as error:
         raise ConfigError(f"{source}: {error}") from None
     return genotype
 
 
 def resolve_genotype(spec: str | os.PathLike[str] | Genotype | Mapping[str, Any]) -> Genotype:
-    """Turn the ``model.genotype`` config value into a validated :class:`Genotype`.
+    """Turn the ``genotype`` argument of an evaluation network into a validated :class:`Genotype`.
 
     Args:
         spec: a published name (see :data:`PUBLISHED_GENOTYPES`), a path to a genotype.json (a string
@@ -315,7 +317,9 @@ def resolve_genotype(spec: str | os.PathLike[str] | Genotype | Mapping[str, Any]
             format (e.g. a Hydra ``DictConfig``), or a Genotype.
 
     Raises:
-        ConfigError: an unknown name (the message lists the known names) or an invalid genotype.
+        ValueError: an unknown name (the message lists the known names) or an invalid genotype; each
+            message starts with ``genotype``.
+        ConfigError: a genotype file that is missing or invalid (naming the file).
     """
     if isinstance(spec, Genotype):
         genotype = spec
@@ -325,16 +329,16 @@ def resolve_genotype(spec: str | os.PathLike[str] | Genotype | Mapping[str, Any]
         if "/" in spec or os.sep in spec or spec.endswith(".json"):
             return load_genotype_json(spec)
         if spec not in PUBLISHED_GENOTYPES:
-            raise ConfigError(
-                f"model.genotype: unknown genotype {spec!r}; known names: {', '.join(PUBLISHED_GENOTYPES)}; "
+            raise ValueError(
+                f"genotype={spec!r} is not a published genotype; known names: {', '.join(PUBLISHED_GENOTYPES)}; "
                 f"a path to a genotype.json file (e.g. written by a search run) also works"
             )
         genotype = PUBLISHED_GENOTYPES[spec]
     elif isinstance(spec, Mapping):
-        genotype = Genotype.from_dict(spec, source="model.genotype")
+        genotype = Genotype.from_dict(spec, source="genotype")
     else:
-        raise ConfigError(
-            f"model.genotype must be a published name ({', '.join(PUBLISHED_GENOTYPES)}), a path to a "
+        raise TypeError(
+            f"genotype must be a published name ({', '.join(PUBLISHED_GENOTYPES)}), a path to a "
             f"genotype.json file or a mapping, got {type(spec).__name__}"
         )
     validate_genotype(genotype)

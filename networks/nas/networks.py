@@ -10,8 +10,8 @@ appendix A.2), reused unchanged by PC-DARTS (arXiv:1907.05737) and P-DARTS (arXi
 * ImageNet: three stride-2 3x3 convs as stem (cells start at 28x28 for 224x224 inputs), C=48,
   14 cells, the first cell treats its input as coming from a reduction.
 
-Drop-path (per-sample, not on identity ops) follows the official DARTS code; the training module sets
-``model.drop_path_prob`` every epoch (linear ramp ``p * epoch / epochs``). Parameters are counted
+Drop-path (per-sample, not on identity ops) follows the official DARTS code; the training module sets the
+network's ``drop_path_prob`` every epoch (linear ramp ``p * epoch / epochs``). Parameters are counted
 without the auxiliary head, as the papers do (:func:`count_parameters_m`).
 """
 
@@ -24,8 +24,6 @@ from typing import Any
 
 import torch
 from torch import nn
-
-from visionsuite.errors import ConfigError
 
 from .genotypes import Genotype, resolve_genotype
 from .operations import OPS, FactorizedReduce, Identity, ReLUConvBN
@@ -49,7 +47,7 @@ def drop_path(x: torch.Tensor, drop_prob: float, training: bool = True) -> torch
     The expectation is unchanged. Returns ``x`` itself when not ``training`` or ``drop_prob == 0``.
     """
     if not 0.0 <= drop_prob < 1.0:
-        raise ConfigError(f"drop-path probability must be in [0, 1), got {drop_prob}")
+        raise ValueError(f"drop_prob={drop_prob}: a drop-path probability must be in [0, 1)")
     if not training or drop_prob == 0.0:
         return x
     keep_prob = 1.0 - drop_prob
@@ -109,9 +107,9 @@ class GenotypeCell(nn.Module):
 
 def _check_head_output(features: torch.Tensor, head: str, expected: str) -> None:
     if features.shape[-2:] != (1, 1):
-        raise ConfigError(
-            f"{head} expects {expected} input features but its convolutions produced "
-            f"{tuple(features.shape[-2:])} maps; use the paper's input size or set model.auxiliary=false"
+        raise ValueError(
+            f"auxiliary=True: {head} expects {expected} input features but its convolutions produced "
+            f"{tuple(features.shape[-2:])} maps; use the paper's input size or build the network with auxiliary=False"
         )
 
 
@@ -138,9 +136,9 @@ class AuxiliaryHeadCIFAR(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if min(x.shape[-2:]) < 5:
-            raise ConfigError(
-                f"the CIFAR auxiliary head expects 8x8 features (32x32 inputs), got "
-                f"{tuple(x.shape[-2:])}; set model.auxiliary=false for inputs smaller than 29x29"
+            raise ValueError(
+                f"auxiliary=True: the CIFAR auxiliary head expects 8x8 features (32x32 inputs), got "
+                f"{tuple(x.shape[-2:])}; build the network with auxiliary=False for inputs smaller than 29x29"
             )
         features = self.features(x)
         _check_head_output(features, "the CIFAR auxiliary head", "8x8 (32x32 images)")
@@ -180,20 +178,67 @@ class AuxiliaryHeadImageNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if min(x.shape[-2:]) < 5:
-            raise ConfigError(
-                f"the ImageNet auxiliary head expects 7x7 features (224x224 inputs), got "
-                f"{tuple(x.shape[-2:])}; set model.auxiliary=false for small inputs"
+            raise ValueError(
+                f"auxiliary=True: the ImageNet auxiliary head expects 7x7 features (224x224 inputs), got "
+                f"{tuple(x.shape[-2:])}; build the network with auxiliary=False for small inputs"
             )
         features = self.features(x)
         _check_head_output(features, "the ImageNet auxiliary head", "7x7 (224x224 images)")
         return self.classifier(features.flatten(1))
 
 
-class _GenotypeNetwork(nn.Module, ABC):
-    """Shared cell stacking and forward pass of the CIFAR and ImageNet networks."""
+def _check_int(value: Any, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}={value!r}: must be an integer >= {minimum}")
 
-    auxiliary_head: nn.Module | None
-    drop_path_prob: float
+
+class _GenotypeNetwork(nn.Module, ABC):
+    """What the CIFAR and ImageNet networks share: argument checks, cell stacking, auxiliary head, classifier and
+    the forward pass; a subclass builds its stem (:meth:`_build_stem`, :meth:`_stem`) and its auxiliary head.
+
+    Modules are created in the order stem, cells, auxiliary head, classifier: the order of the parameters (and so
+    of the optimizer state in checkpoints) and of the random initialisation.
+    """
+
+    def __init__(
+        self,
+        init_channels: int,
+        num_classes: int,
+        layers: int,
+        auxiliary: bool,
+        genotype: GenotypeSpec,
+        in_channels: int = 3,
+        **head_options: Any,
+    ) -> None:
+        super().__init__()
+        _check_int(init_channels, "init_channels", 1)
+        _check_int(num_classes, "num_classes", 1)
+        _check_int(layers, "layers", 1)
+        _check_int(in_channels, "in_channels", 1)
+        self.genotype = resolve_genotype(genotype)
+        self.num_classes, self.in_channels = num_classes, in_channels
+        self.drop_path_prob: float = 0.0
+        C_prev_prev, C_prev, reduction_prev = self._build_stem(in_channels, init_channels)
+        C_auxiliary, C_final = self._build_cells(self.genotype, init_channels, layers, C_prev_prev, C_prev,
+                                                 reduction_prev)
+        self.auxiliary_head: nn.Module | None = (
+            self._build_auxiliary_head(C_auxiliary, num_classes, **head_options) if auxiliary else None
+        )
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(C_final, num_classes)
+
+    @abstractmethod
+    def _build_stem(self, in_channels: int, C: int) -> tuple[int, int, bool]:
+        """Create the stem modules; return the channels of the first cell's two inputs and whether the first of
+        them has twice the resolution of the second (``reduction_prev``)."""
+
+    @abstractmethod
+    def _build_auxiliary_head(self, C: int, num_classes: int, **options: Any) -> nn.Module:
+        """The auxiliary classifier on the ``C`` channels after cell ``2 * layers // 3``."""
+
+    @abstractmethod
+    def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two input states ``(s0, s1)`` of the first cell."""
 
     def _build_cells(
         self,
@@ -205,8 +250,6 @@ class _GenotypeNetwork(nn.Module, ABC):
         reduction_prev: bool,
     ) -> tuple[int, int]:
         """Stack ``layers`` cells; return (channels at the auxiliary position, final channels)."""
-        if layers < 1:
-            raise ConfigError(f"model.layers must be at least 1, got {layers}")
         self._auxiliary_position = 2 * layers // 3
         reduction_positions = {layers // 3, 2 * layers // 3}
         self.cells = nn.ModuleList()
@@ -224,10 +267,6 @@ class _GenotypeNetwork(nn.Module, ABC):
                 C_auxiliary = C_prev
         return C_auxiliary, C_prev
 
-    @abstractmethod
-    def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The two input states ``(s0, s1)`` of the first cell."""
-
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Return ``(logits, aux_logits)``; ``aux_logits`` is None unless training with the auxiliary head."""
         aux_logits = None
@@ -244,7 +283,7 @@ class NetworkCIFAR(_GenotypeNetwork):
     """The CIFAR evaluation network (DARTS arXiv:1806.09055 Sec. 3.2 / A.2: C=36, 20 cells).
 
     Args:
-        C: initial channels (36 in the papers).
+        init_channels: C, the channels of the first cell (36 in the papers).
         num_classes: output classes.
         layers: number of cells (20 in the papers).
         auxiliary: add the auxiliary head after cell ``2 * layers // 3`` (needs 32x32-sized inputs).
@@ -255,28 +294,25 @@ class NetworkCIFAR(_GenotypeNetwork):
 
     def __init__(
         self,
-        C: int,
+        init_channels: int,
         num_classes: int,
         layers: int,
         auxiliary: bool,
         genotype: GenotypeSpec,
         in_channels: int = 3,
     ) -> None:
-        super().__init__()
-        self.genotype = resolve_genotype(genotype)
-        self.drop_path_prob: float = 0.0
-        stem_multiplier = 3
-        C_stem = stem_multiplier * C
+        super().__init__(init_channels, num_classes, layers, auxiliary, genotype, in_channels)
+
+    def _build_stem(self, in_channels: int, C: int) -> tuple[int, int, bool]:
+        C_stem = 3 * C  # stem_multiplier 3
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, C_stem, 3, padding=1, bias=False),
             nn.BatchNorm2d(C_stem),
         )
-        C_auxiliary, C_final = self._build_cells(
-            self.genotype, C, layers, C_prev_prev=C_stem, C_prev=C_stem, reduction_prev=False
-        )
-        self.auxiliary_head = AuxiliaryHeadCIFAR(C_auxiliary, num_classes) if auxiliary else None
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(C_final, num_classes)
+        return C_stem, C_stem, False
+
+    def _build_auxiliary_head(self, C: int, num_classes: int, **options: Any) -> nn.Module:
+        return AuxiliaryHeadCIFAR(C, num_classes)
 
     def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s = self.stem(x)
@@ -290,7 +326,8 @@ class NetworkImageNet(_GenotypeNetwork):
     224x224 inputs (7x7 final maps), and it also accepts other input sizes.
 
     Args:
-        C: initial channels (48 in the papers).
+        init_channels: C, the channels of the first cell (48 in the papers); even (the first cell's
+            FactorizedReduce splits them in two).
         num_classes: output classes (1000).
         layers: number of cells (14 in the papers).
         auxiliary: add the auxiliary head after cell ``2 * layers // 3`` (needs 224x224-sized inputs).
@@ -302,7 +339,7 @@ class NetworkImageNet(_GenotypeNetwork):
 
     def __init__(
         self,
-        C: int,
+        init_channels: int,
         num_classes: int,
         layers: int,
         auxiliary: bool,
@@ -310,9 +347,15 @@ class NetworkImageNet(_GenotypeNetwork):
         in_channels: int = 3,
         auxiliary_batchnorm: bool = False,
     ) -> None:
-        super().__init__()
-        self.genotype = resolve_genotype(genotype)
-        self.drop_path_prob: float = 0.0
+        _check_int(init_channels, "init_channels", 2)
+        if init_channels % 2:
+            raise ValueError(f"init_channels={init_channels}: must be even (the first cell's FactorizedReduce "
+                             "splits the stem's channels in two)")
+        super().__init__(init_channels, num_classes, layers, auxiliary, genotype, in_channels,
+                         batchnorm=bool(auxiliary_batchnorm))
+        self.auxiliary_batchnorm = bool(auxiliary_batchnorm)
+
+    def _build_stem(self, in_channels: int, C: int) -> tuple[int, int, bool]:
         self.stem0 = nn.Sequential(
             nn.Conv2d(in_channels, C // 2, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(C // 2),
@@ -325,14 +368,10 @@ class NetworkImageNet(_GenotypeNetwork):
             nn.Conv2d(C, C, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(C),
         )
-        C_auxiliary, C_final = self._build_cells(
-            self.genotype, C, layers, C_prev_prev=C, C_prev=C, reduction_prev=True
-        )
-        self.auxiliary_head = (
-            AuxiliaryHeadImageNet(C_auxiliary, num_classes, batchnorm=auxiliary_batchnorm) if auxiliary else None
-        )
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(C_final, num_classes)
+        return C, C, True
+
+    def _build_auxiliary_head(self, C: int, num_classes: int, **options: Any) -> nn.Module:
+        return AuxiliaryHeadImageNet(C, num_classes, batchnorm=options.get("batchnorm", False))
 
     def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s0 = self.stem0(x)

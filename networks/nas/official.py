@@ -19,7 +19,7 @@ at stride 2: FactorizedReduce)
 A ``_ops.k.op.j`` key names a SepConv or a DilConv parameter depending on the operation at edge ``k`` of the cell,
 which only the genotype says, so the converter is built for one network (:class:`OfficialKeyConverter`). P-DARTS's
 ImageNet auxiliary head has a ``BatchNorm2d(768)`` after its 2x2 convolution (``auxiliary_head.features.6``), which
-DARTS's and PC-DARTS's omit: the network's ``auxiliary_batchnorm`` option (``model.auxiliary_batchnorm``).
+DARTS's and PC-DARTS's omit: the network's ``auxiliary_batchnorm`` option.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ OFFICIAL_SOURCES = "quark0/darts cnn/model.py; yuhuixu1993/PC-DARTS and chenxin0
 _PREPROCESS = re.compile(r"^(cells\.\d+\.preprocess[01])\.op\.(\d+\..+)$")
 _OP_SEQUENCE = re.compile(r"^(cells\.\d+)\._ops\.(\d+)\.op\.(\d+)\.(.+)$")
 _OP_MODULE = re.compile(r"^(cells\.\d+)\._ops\.(\d+)\.(.+)$")
-_AUXILIARY_BATCHNORM = "auxiliary_head.features.6."
 # SepConv's official Sequential holds two ReLU-dw-pw-BN blocks, the second from index 4.
 _SEP_CONV_HALF = 4
 
@@ -53,8 +52,7 @@ def official_description(network: nn.Module) -> str:
 class OfficialKeyConverter:
     """Official key -> key of ``network`` (a :class:`NetworkCIFAR` or :class:`NetworkImageNet`), see the module
     docstring; keys outside the cells keep their names (one the network lacks is reported by the strict conversion).
-    :meth:`advise` says which option fits a file whose keys and the network's differ in a known way (another network
-    kind, another genotype, an auxiliary head or its BatchNorm on one side only, a suite checkpoint)."""
+    The training module adds the advice that names its config keys (``visionsuite.official_weights``)."""
 
     def __init__(self, network: NetworkCIFAR | NetworkImageNet) -> None:
         self.network = network
@@ -74,32 +72,3 @@ class OfficialKeyConverter:
         if match:
             return f"{match[1]}.ops.{match[2]}.{match[3]}", tensor
         return key, tensor
-
-    def advise(self, key: str) -> str | None:
-        """How to fix a conversion whose first unmatched key (an official key without a place, or a network entry
-        left empty) is ``key``; ``None`` when the layouts differ in no known way."""
-        network, head = self.network, self.network.auxiliary_head
-        network_side = key in network.state_dict()
-        if key.startswith("net."):
-            return ("The file is a checkpoint of this suite (its weights are under `net.`), not an official one: give "
-                    "it with ckpt_format=auto (the default) or ckpt_format=lightning.")
-        if isinstance(network, NetworkImageNet) and key.startswith("stem."):
-            return "The file holds the CIFAR network (a `stem.` key): use experiment=nas_train_cifar10 (or cifar100)."
-        if isinstance(network, NetworkCIFAR) and key.startswith(("stem0.", "stem1.")):
-            return "The file holds the ImageNet network (a `stem0.` key): use experiment=nas_train_imagenet."
-        if key.startswith(_AUXILIARY_BATCHNORM) and isinstance(network, NetworkImageNet) and head is not None:
-            if network_side:
-                return ("The file's ImageNet auxiliary head has no BatchNorm2d(768) after its 2x2 convolution (DARTS's "
-                        "and PC-DARTS's model.py): set model.auxiliary_batchnorm=false.")
-            return (f"`{key}` belongs to the BatchNorm2d(768) of P-DARTS's ImageNet auxiliary head (chenxin061/pdarts "
-                    "model.py), which this network does not have: set model.auxiliary_batchnorm=true.")
-        if key.startswith("auxiliary_head."):
-            if head is None:
-                return ("The file has an auxiliary head and this network none: set model.auxiliary_weight=0.4 (the "
-                        "head is built; evaluation does not use it).")
-            if network_side:
-                return "The file has no auxiliary head: set model.auxiliary_weight=0."
-        if key.startswith("cells."):
-            return ("The file's cells hold other operations or another number of cells: check model.genotype (the "
-                    "file's architecture) and model.layers.")
-        return None

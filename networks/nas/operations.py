@@ -23,8 +23,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visionsuite.errors import ConfigError
-
 __all__ = [
     "OPS",
     "PRIMITIVES",
@@ -191,7 +189,7 @@ class FactorizedReduce(nn.Module):
     def __init__(self, C_in: int, C_out: int, affine: bool = True) -> None:
         super().__init__()
         if C_out % 2 != 0:
-            raise ConfigError(f"FactorizedReduce needs an even number of output channels, got C_out={C_out}")
+            raise ValueError(f"C_out={C_out}: FactorizedReduce needs an even number of output channels")
         self.relu = nn.ReLU(inplace=False)
         self.conv_1 = nn.Conv2d(C_in, C_out // 2, kernel_size=1, stride=2, bias=False)
         self.conv_2 = nn.Conv2d(C_in, C_out // 2, kernel_size=1, stride=2, bias=False)
@@ -229,9 +227,10 @@ assert tuple(OPS) == PRIMITIVES, "OPS and PRIMITIVES must list the same ops in t
 
 
 def build_op(name: str, C: int, stride: int, affine: bool) -> nn.Module:
-    """Build the operation ``name`` (one of :data:`PRIMITIVES`); an unknown name raises ConfigError."""
+    """Build the operation ``name`` (one of :data:`PRIMITIVES`); an unknown name raises ValueError."""
     try:
         builder = OPS[name]
     except KeyError:
-        raise ConfigError(f"unknown operation {name!r}; known operations: {', '.join(PRIMITIVES)}") from None
+        raise ValueError(f"name={name!r} is not an operation of the search space; known operations: "
+                         f"{', '.join(PRIMITIVES)}") from None
     return builder(C, stride, affine)

@@ -6,10 +6,11 @@ weighted; Sec. 3.2). It regularises the search space (Sec. 3.3) with dropout aft
 at a per-stage initial rate decayed during the stage, and by keeping at most ``M`` skip-connects in the
 final normal cell (the weakest skip edges are replaced by their next-best operation).
 
-In the suite each stage is one run of :class:`~lightning_modules.nas_search.ArchitectureSearch` with
-``model.progressive`` set (a phase of a chain, see ``conf/experiment/pdarts_cifar10.yaml``). A stage writes
-``candidates.json`` (the surviving operations of every edge, this module's format), which the next stage
-reads through ``model.candidate_ops``; the last stage's ``genotype.json`` applies the skip limit.
+In the suite each stage is one run of :class:`~lightning_modules.nas.ArchitectureSearch` with its
+``progressive`` plan set (a phase of the chain ``conf/experiment/pdarts/chain.yaml``); the stage's search network
+has :func:`stage_layers` cells. A stage writes ``candidates.json`` (the surviving operations of every edge, this
+module's format), which the next stage's search network reads as its ``candidate_ops``; the last stage's
+``genotype.json`` applies the skip limit.
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ from .derivation import derive_cell
 __all__ = [
     "CANDIDATES_FORMAT",
     "StagePlan",
+    "candidates_text",
     "derive_with_skip_limit",
     "drop_weakest",
     "load_candidates_json",
     "save_candidates_json",
     "skip_dropout_rate",
+    "stage_layers",
     "stage_plan",
 ]
 
@@ -63,12 +66,12 @@ class StagePlan:
 
 def _int(value: Any, key: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{key}={value!r}: must be an integer >= {minimum}.")
+        raise ValueError(f"{key}={value!r}: must be an integer >= {minimum}")
     return value
 
 
 def stage_plan(progressive: Mapping[str, Any], num_candidates: int) -> StagePlan:
-    """Validate ``model.progressive`` and return the plan of its ``stage``.
+    """Validate a P-DARTS plan (the search module's ``progressive``) and return the plan of its ``stage``.
 
     Args:
         progressive: ``{stage, layers: [...], drop_ops: [...], skip_dropout: [...], max_skip_connect}``,
@@ -77,49 +80,65 @@ def stage_plan(progressive: Mapping[str, Any], num_candidates: int) -> StagePlan
         num_candidates: candidate operations per edge entering this stage.
 
     Raises:
-        ConfigError: unknown keys, stage lists of different lengths, a stage outside them, fewer than 3
+        ValueError: (each message starting with ``progressive``) unknown keys, stage lists of different lengths, a stage outside them, fewer than 3
             cells, a dropout rate outside [0, 1), a negative ``max_skip_connect``, or dropping as many
             operations as the edges hold (at least one must survive).
     """
     unknown = set(progressive) - _KEYS
     if unknown:
-        raise ConfigError(f"model.progressive has unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}.")
+        raise ValueError(f"progressive has unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")
     lists = {}
     for key in ("layers", "drop_ops", "skip_dropout"):
         value = progressive.get(key)
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
-            raise ConfigError(f"model.progressive.{key} must be a non-empty list with one entry per stage, "
-                              f"got {value!r}.")
+            raise ValueError(f"progressive.{key} must be a non-empty list with one entry per stage, got {value!r}")
         lists[key] = list(value)
     lengths = {key: len(value) for key, value in lists.items()}
     if len(set(lengths.values())) != 1:
-        raise ConfigError("model.progressive: the stage lists must have one entry per stage, but their lengths "
-                          "disagree: " + ", ".join(f"{key} has {n}" for key, n in lengths.items()) + ".")
+        raise ValueError("progressive: the stage lists must have one entry per stage, but their lengths disagree: "
+                         + ", ".join(f"{key} has {n}" for key, n in lengths.items()))
     num_stages = lengths["layers"]
     stage = progressive.get("stage")
     if isinstance(stage, bool) or not isinstance(stage, int) or not 1 <= stage <= num_stages:
-        raise ConfigError(f"model.progressive.stage={stage!r}: must be an integer in 1..{num_stages} "
-                          f"(one per entry of model.progressive.layers).")
+        raise ValueError(f"progressive.stage={stage!r}: must be an integer in 1..{num_stages} "
+                         f"(one per entry of progressive.layers)")
     for position, layers in enumerate(lists["layers"]):
-        _int(layers, f"model.progressive.layers[{position}]", 3)
+        _int(layers, f"progressive.layers[{position}]", 3)
     for position, count in enumerate(lists["drop_ops"]):
-        _int(count, f"model.progressive.drop_ops[{position}]", 0)
+        _int(count, f"progressive.drop_ops[{position}]", 0)
     for position, rate in enumerate(lists["skip_dropout"]):
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-            raise ConfigError(f"model.progressive.skip_dropout[{position}]={rate!r}: a dropout rate must be in [0, 1).")
+            raise ValueError(f"progressive.skip_dropout[{position}]={rate!r}: a dropout rate must be in [0, 1)")
     max_skip = progressive.get("max_skip_connect")
     if max_skip is not None:
-        _int(max_skip, "model.progressive.max_skip_connect", 0)
+        _int(max_skip, "progressive.max_skip_connect", 0)
     remaining_drops = sum(lists["drop_ops"][stage - 1:])
     if remaining_drops >= num_candidates:
-        raise ConfigError(
-            f"model.progressive.drop_ops={lists['drop_ops']}: stages {stage}..{num_stages} drop {remaining_drops} "
+        raise ValueError(
+            f"progressive.drop_ops={lists['drop_ops']}: stages {stage}..{num_stages} drop {remaining_drops} "
             f"operations per edge, but the edges of stage {stage} have only {num_candidates} candidates; at "
-            f"least one must survive (P-DARTS: 8 candidates, drop_ops [3, 2, 2])."
+            f"least one must survive (P-DARTS: 8 candidates, drop_ops [3, 2, 2])"
         )
     return StagePlan(stage=stage, num_stages=num_stages, layers=lists["layers"][stage - 1],
                      drop_ops=lists["drop_ops"][stage - 1], skip_dropout=float(lists["skip_dropout"][stage - 1]),
                      max_skip_connect=max_skip)
+
+
+def stage_layers(progressive: Mapping[str, Any]) -> Any:
+    """The depth of a P-DARTS stage's search network: ``progressive["layers"][progressive["stage"] - 1]``.
+
+    The search network's config reads it (``layers: ${call:networks.nas.progressive.stage_layers,
+    ${..progressive}}``) so that the stage's depth has one source, the plan. A plan without that entry gets 3 (the
+    smallest search network) here, because an error raised while a config value is resolved cannot name the key:
+    the search module validates the whole plan (:func:`stage_plan`) and its error names what is wrong.
+    """
+    try:
+        stage = progressive["stage"]
+        if isinstance(stage, int) and not isinstance(stage, bool) and stage >= 1:
+            return progressive["layers"][stage - 1]
+    except (KeyError, IndexError, TypeError):
+        pass
+    return 3
 
 
 #: Per-epoch exponential decay of the skip-connect dropout once architecture updates run (the official
@@ -150,8 +169,8 @@ def drop_weakest(weights: torch.Tensor, candidates: Sequence[Sequence[str]], cou
     for edge, ops in enumerate(candidates):
         keep = len(ops) - count
         if keep < 1:
-            raise ConfigError(f"cannot drop {count} of the {len(ops)} candidates of edge {edge}: at least one "
-                              "must survive.")
+            raise ValueError(f"count={count}: cannot drop {count} of the {len(ops)} candidates of edge {edge}: at "
+                             "least one must survive")
         order = sorted(range(len(ops)), key=lambda position: (-float(weights[edge, position]), position))
         survivors.append(tuple(ops[position] for position in sorted(order[:keep])))
     return tuple(survivors)
@@ -204,8 +223,8 @@ def load_candidates_json(path: str | os.PathLike[str]) -> dict[str, list[list[st
     """
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"model.candidate_ops={path}: no such candidates file (a P-DARTS stage writes "
-                          "candidates.json into its folder).")
+        raise ConfigError(f"{path}: no such candidates file (a P-DARTS stage writes candidates.json into its "
+                          "folder).")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
@@ -218,3 +237,14 @@ def load_candidates_json(path: str | os.PathLike[str]) -> dict[str, list[list[st
     return {cell: data[cell] for cell in ("normal", "reduce")}
 
 
+def candidates_text(candidates: Mapping[str, Sequence[Sequence[str]]], nodes: int) -> str:
+    """One line per edge: ``c_{k-2} -> 0: sep_conv_3x3, skip_connect, ...`` for both cell types."""
+    from .search_space import edge_inputs
+    from .visualize import state_name
+
+    lines = []
+    for cell in ("normal", "reduce"):
+        lines.append(f"{cell} cell:")
+        for (node, state), ops in zip(edge_inputs(nodes), candidates[cell], strict=True):
+            lines.append(f"  {state_name(state)} -> {node}: {', '.join(ops)}")
+    return "\n".join(lines) + "\n"

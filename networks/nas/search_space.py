@@ -34,14 +34,13 @@ How alpha gets its gradient (first order, second order, Amended-DARTS) is not pa
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from visionsuite.errors import ConfigError
 
 from .operations import OPS, PRIMITIVES, FactorizedReduce, Identity, LayoutAwareBatchNorm2d, ReLUConvBN, Zero
 
@@ -62,7 +61,7 @@ __all__ = [
 CELL_TYPES = ("normal", "reduce")
 STEMS = ("cifar", "imagenet")
 CandidateOps = dict[str, tuple[tuple[str, ...], ...]]
-CandidateSpec = Sequence[str] | Mapping[str, Sequence[Sequence[str]]] | None
+CandidateSpec = Sequence[str] | Mapping[str, Sequence[Sequence[str]]] | str | os.PathLike[str] | None
 
 
 def num_cell_edges(nodes: int) -> int:
@@ -77,17 +76,17 @@ def edge_inputs(nodes: int) -> list[tuple[int, int]]:
 
 def _as_op_list(value: Any, where: str) -> tuple[str, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise ConfigError(f"{where} must be a list of operation names such as ['sep_conv_3x3', 'skip_connect'], "
+        raise ValueError(f"{where} must be a list of operation names such as ['sep_conv_3x3', 'skip_connect'], "
                           f"got {value!r}")
     ops = tuple(value)
     if not ops:
-        raise ConfigError(f"{where} is empty: every edge needs at least one candidate operation.")
+        raise ValueError(f"{where} is empty: every edge needs at least one candidate operation.")
     for op in ops:
         if op not in OPS:
-            raise ConfigError(f"{where}: operation {op!r} is not in the search space; "
+            raise ValueError(f"{where}: operation {op!r} is not in the search space; "
                               f"known operations: {', '.join(PRIMITIVES)}.")
     if len(set(ops)) != len(ops):
-        raise ConfigError(f"{where} lists an operation twice: {list(ops)}.")
+        raise ValueError(f"{where} lists an operation twice: {list(ops)}.")
     return ops
 
 
@@ -96,38 +95,46 @@ def normalize_candidate_ops(spec: CandidateSpec, nodes: int = 4) -> CandidateOps
 
     Args:
         spec: None (all :data:`PRIMITIVES` on every edge), one list of operation names (the same on every
-            edge of both cells), or a mapping ``{"normal": [[...], ...], "reduce": [[...], ...]}`` with one
-            list per edge (``num_cell_edges(nodes)`` of them, in the order of :func:`edge_inputs`).
+            edge of both cells), a mapping ``{"normal": [[...], ...], "reduce": [[...], ...]}`` with one
+            list per edge (``num_cell_edges(nodes)`` of them, in the order of :func:`edge_inputs`), or the
+            path of a ``candidates.json`` written by a P-DARTS stage (read by
+            :func:`~networks.nas.progressive.load_candidates_json`).
         nodes: intermediate nodes per cell.
 
     Raises:
-        ConfigError: an operation outside the search space, an empty or repeated candidate list, a wrong
-            number of edges, or edges of one cell type with different numbers of candidates.
+        ValueError: an operation outside the search space, an empty or repeated candidate list, a wrong
+            number of edges, or edges of one cell type with different numbers of candidates (each message
+            starts with ``candidate_ops``).
+        ConfigError: a candidates file that is missing or not one (naming the file).
     """
     edges = num_cell_edges(nodes)
     if spec is None:
         spec = PRIMITIVES
+    if isinstance(spec, (str, os.PathLike)):
+        from .progressive import load_candidates_json  # progressive imports this module
+
+        spec = load_candidates_json(spec)  # the P-DARTS hand-off file
     if isinstance(spec, Mapping):
         unknown = set(spec) - set(CELL_TYPES)
         missing = [cell for cell in CELL_TYPES if cell not in spec]
         if unknown or missing:
-            raise ConfigError(f"model.candidate_ops must map exactly {', '.join(CELL_TYPES)} to per-edge lists; "
+            raise ValueError(f"candidate_ops must map exactly {', '.join(CELL_TYPES)} to per-edge lists; "
                               f"got keys {sorted(spec)}.")
         result: CandidateOps = {}
         for cell in CELL_TYPES:
             per_edge = spec[cell]
             if isinstance(per_edge, (str, bytes)) or not isinstance(per_edge, Sequence) or len(per_edge) != edges:
                 count = len(per_edge) if isinstance(per_edge, Sequence) else type(per_edge).__name__
-                raise ConfigError(f"model.candidate_ops.{cell} needs one list of operations per edge "
+                raise ValueError(f"candidate_ops.{cell} needs one list of operations per edge "
                                   f"({edges} edges for {nodes} nodes), got {count}.")
-            lists = tuple(_as_op_list(ops, f"model.candidate_ops.{cell}[{edge}]") for edge, ops in enumerate(per_edge))
+            lists = tuple(_as_op_list(ops, f"candidate_ops.{cell}[{edge}]") for edge, ops in enumerate(per_edge))
             sizes = sorted({len(ops) for ops in lists})
             if len(sizes) != 1:
-                raise ConfigError(f"model.candidate_ops.{cell}: every edge needs the same number of candidates "
+                raise ValueError(f"candidate_ops.{cell}: every edge needs the same number of candidates "
                                   f"(alpha is an edges x candidates matrix), got sizes {sizes}.")
             result[cell] = lists
         return result
-    ops = _as_op_list(spec, "model.candidate_ops")
+    ops = _as_op_list(spec, "candidate_ops")
     return {cell: (ops,) * edges for cell in CELL_TYPES}
 
 
@@ -260,8 +267,8 @@ class MixedOp(nn.Module):
     def __init__(self, C: int, stride: int, candidates: Sequence[str], partial_channel_k: int = 1) -> None:
         super().__init__()
         if C % partial_channel_k:
-            raise ConfigError(f"model.partial_channel_k={partial_channel_k} does not divide the {C} channels of a "
-                              "cell edge; pick a K that divides model.init_channels (PC-DARTS: C=16, K=4).")
+            raise ValueError(f"partial_channel_k={partial_channel_k} does not divide the {C} channels of a cell edge; "
+                             "pick a K that divides the network's init_channels (PC-DARTS: C=16, K=4)")
         self.candidates = tuple(candidates)
         self.partial_channel_k = partial_channel_k
         self.skip_dropout = 0.0
@@ -384,49 +391,54 @@ class SearchNetwork(nn.Module):
     initialised as ``1e-3 * randn``). Paper setting: C=16, 8 cells, 10 classes (~1.93M weights).
 
     Args:
-        C: channels of the first cell (even: FactorizedReduce splits them in two).
+        init_channels: C, the channels of the first cell (even: FactorizedReduce splits them in two).
         num_classes: output classes.
         layers: number of cells; at least 3 (two reduction cells and a normal cell).
         nodes: intermediate nodes per cell.
         multiplier: nodes concatenated into a cell's output.
         stem_multiplier: the stem outputs ``stem_multiplier * C`` channels.
         in_channels: image channels.
-        candidate_ops: candidate operations per edge (see :func:`normalize_candidate_ops`).
+        candidate_ops: candidate operations per edge, or the path of a P-DARTS ``candidates.json`` (see
+            :func:`normalize_candidate_ops`).
         partial_channel_k: PC-DARTS K (1: off); must divide ``C`` with an even quotient (the stride-2
             skip-connect of C/K channels splits them in two).
         edge_normalization: PC-DARTS edge normalisation (adds ``beta_normal`` / ``beta_reduce``).
         stem: ``cifar`` (one 3x3 conv to ``stem_multiplier * C``) or ``imagenet`` (three stride-2 3x3 convs,
             as the PC-DARTS ImageNet search network; ``stem_multiplier`` is then unused).
+
+    Raises:
+        ValueError: an argument out of range, each message starting with the argument's name.
     """
 
-    def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, *, nodes: int = 4,
+    def __init__(self, init_channels: int = 16, num_classes: int = 10, layers: int = 8, *, nodes: int = 4,
                  multiplier: int = 4, stem_multiplier: int = 3, in_channels: int = 3,
                  candidate_ops: CandidateSpec = None, partial_channel_k: int = 1,
                  edge_normalization: bool = False, stem: str = "cifar") -> None:
         super().__init__()
-        _check_int(C, "model.init_channels", minimum=2)
+        C = init_channels
+        _check_int(C, "init_channels", minimum=2)
         if C % 2:
-            raise ConfigError(f"model.init_channels={C}: must be even (FactorizedReduce splits the channels in two).")
-        _check_int(num_classes, "model.num_classes", minimum=1)
-        _check_int(nodes, "model.nodes", minimum=1)
-        _check_int(in_channels, "model.in_channels", minimum=1)
-        _check_int(stem_multiplier, "model.stem_multiplier", minimum=1)
+            raise ValueError(f"init_channels={C}: must be even (FactorizedReduce splits the channels in two)")
+        _check_int(num_classes, "num_classes", minimum=1)
+        _check_int(nodes, "nodes", minimum=1)
+        _check_int(in_channels, "in_channels", minimum=1)
+        _check_int(stem_multiplier, "stem_multiplier", minimum=1)
         if isinstance(multiplier, bool) or not isinstance(multiplier, int) or not 1 <= multiplier <= nodes:
-            raise ConfigError(f"model.multiplier={multiplier!r}: must be an integer in 1..{nodes} (model.nodes).")
+            raise ValueError(f"multiplier={multiplier!r}: must be an integer in 1..{nodes} (the nodes of a cell)")
         if isinstance(layers, bool) or not isinstance(layers, int) or layers < 3:
-            raise ConfigError(
-                f"model.layers={layers!r}: a search network needs at least 3 cells to hold its two reduction "
-                f"cells (at layers//3 and 2*layers//3) apart from a normal cell; DARTS searches with 8."
+            raise ValueError(
+                f"layers={layers!r}: a search network needs at least 3 cells to hold its two reduction "
+                f"cells (at layers//3 and 2*layers//3) apart from a normal cell; DARTS searches with 8"
             )
-        _check_int(partial_channel_k, "model.partial_channel_k", minimum=1)
+        _check_int(partial_channel_k, "partial_channel_k", minimum=1)
         if C % partial_channel_k or (C // partial_channel_k) % 2:
-            raise ConfigError(
-                f"model.partial_channel_k={partial_channel_k} must divide model.init_channels={C} into an even "
-                f"number of channels per edge (the stride-2 skip-connect splits them in two); PC-DARTS uses "
-                f"K=4 with C=16 (CIFAR) and K=2 (ImageNet)."
+            raise ValueError(
+                f"partial_channel_k={partial_channel_k} must divide init_channels={C} into an even number of "
+                f"channels per edge (the stride-2 skip-connect splits them in two); PC-DARTS uses K=4 with C=16 "
+                f"(CIFAR) and K=2 (ImageNet)"
             )
         if stem not in STEMS:
-            raise ConfigError(f"model.stem={stem!r}: use one of {', '.join(STEMS)}.")
+            raise ValueError(f"stem={stem!r}: use one of {', '.join(STEMS)}")
         self.candidates: CandidateOps = normalize_candidate_ops(candidate_ops, nodes)
         self.C, self.num_classes, self.layers = C, num_classes, layers
         self.nodes, self.multiplier = nodes, multiplier
@@ -572,6 +584,6 @@ class SearchNetwork(nn.Module):
         return self.classifier(self.global_pooling(s1).flatten(1))
 
 
-def _check_int(value: Any, key: str, minimum: int) -> None:
+def _check_int(value: Any, name: str, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{key}={value!r}: must be an integer >= {minimum}.")
+        raise ValueError(f"{name}={value!r}: must be an integer >= {minimum}")

@@ -15,8 +15,8 @@ from networks.nas.search_space import SearchNetwork, num_cell_edges
 # Search on the embedded digits at test scale (seconds per epoch on one CPU core).
 TINY_SEARCH = [
     "experiment=darts_digits",
-    "model.init_channels=4",
-    "model.layers=3",
+    "model.net.init_channels=4",
+    "model.net.layers=3",
     "data.image_size=8",
     "data.batch_size=16",
     "model.draw_every_n_epochs=0",
@@ -26,7 +26,7 @@ TINY_SEARCH = [
 ]
 
 # The P-DARTS demo chain at test scale: 2 epochs per stage (the first without architecture updates), 2 batches.
-TINY_CHAIN = ["experiment=pdarts_digits", "model.init_channels=4", "data.image_size=8", "data.batch_size=16",
+TINY_CHAIN = ["experiment=pdarts_digits", "model.net.init_channels=4", "data.image_size=8", "data.batch_size=16",
               "trainer.max_epochs=2", "++trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
               "+trainer.limit_test_batches=1", "test_after_fit=false"]
 
@@ -51,14 +51,14 @@ def few_weights_candidates() -> dict[str, list[list[str]]]:
 
 
 class CycleArchGradients(pl.Callback):
-    """Switches ``model.arch_gradient`` every epoch through ``modes`` (one run covers every mode)."""
+    """Switches ``model.arch_step.gradient`` every epoch through ``modes`` (one run covers every mode)."""
 
     def __init__(self, modes: tuple[str, ...] = ("first_order", "second_order", "amended")) -> None:
         self.modes = tuple(modes)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         mode = self.modes[trainer.current_epoch % len(self.modes)]
-        pl_module.arch_gradient = build_arch_gradient(mode, eta=pl_module.hparams.eta)
+        pl_module.arch_gradient = build_arch_gradient(mode, eta=pl_module.arch_step.eta)
 
 
 class ParameterChecksums(pl.Callback):

@@ -11,7 +11,6 @@ from networks.nas.genotypes import PUBLISHED_GENOTYPES, Genotype, validate_genot
 from networks.nas.operations import PRIMITIVES
 from networks.nas.search_space import SearchNetwork, edge_inputs
 from tests.nas_search.helpers import few_weights_candidates
-from visionsuite.errors import ConfigError
 
 ALL = (PRIMITIVES,) * 14
 LAYOUT = edge_inputs(4)
@@ -85,7 +84,7 @@ def test_edge_weights_scale_the_strength() -> None:
 
 
 def test_node_without_two_usable_edges_is_an_error() -> None:
-    with pytest.raises(ConfigError, match="fewer than two incoming edges"):
+    with pytest.raises(ValueError, match="fewer than two incoming edges"):
         derive_cell(torch.ones(14, 1), [("none",)] * 14)
 
 

@@ -84,8 +84,8 @@ def test_fused_concat_and_shuffle_equals_shuffling_the_concatenation(k: int, cha
 
 @pytest.mark.parametrize("k", [3, 8])
 def test_k_not_dividing_the_channels_is_a_clear_error(make_config, k: int) -> None:
-    cfg = make_config(*TINY_SEARCH, "model.init_channels=8", f"model.partial_channel_k={k}")
-    with pytest.raises(ConfigError, match=f"model.partial_channel_k={k}"):
+    cfg = make_config(*TINY_SEARCH, "model.net.init_channels=8", f"model.net.partial_channel_k={k}")
+    with pytest.raises(ConfigError, match=f"model.net.partial_channel_k={k}"):
         build(cfg.model, "model")
 
 
@@ -131,13 +131,13 @@ def test_imagenet_stem_search_network() -> None:
     network = SearchNetwork(8, 5, 3, partial_channel_k=2, edge_normalization=True, stem="imagenet")
     assert network(torch.randn(2, 3, 32, 32)).shape == (2, 5)
     assert next(network.cells[0].edges[0].ops[4].parameters()).shape[0] == 4  # C/K channels through the mixed op
-    with pytest.raises(ConfigError, match="model.stem"):
+    with pytest.raises(ValueError, match="^stem='mobile'"):
         SearchNetwork(8, 5, 3, stem="mobile")
 
 
 def test_pcdarts_search_runs_and_records_beta(make_config, tmp_path: Path) -> None:
-    run_job(make_config(*TINY_SEARCH, "model.partial_channel_k=2", "model.edge_normalization=true",
-                        "model.arch_gradient=amended", "trainer.max_epochs=1", "test_after_fit=false"))
+    run_job(make_config(*TINY_SEARCH, "model.net.partial_channel_k=2", "model.net.edge_normalization=true",
+                        "model.arch_step.gradient=amended", "trainer.max_epochs=1", "test_after_fit=false"))
     metadata = json.loads((tmp_path / "run" / "genotype.json").read_text())["metadata"]
     assert metadata["partial_channel_k"] == 2 and len(metadata["edge_weights"]["normal"]) == 14
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
@@ -146,18 +146,18 @@ def test_pcdarts_search_runs_and_records_beta(make_config, tmp_path: Path) -> No
 
 def test_pcdarts_experiments_have_the_papers_settings(make_config) -> None:
     cfg = make_config("experiment=pcdarts_cifar10")
-    assert (cfg.model.partial_channel_k, cfg.model.edge_normalization, cfg.data.batch_size) == (4, True, 256)
+    assert (cfg.model.net.partial_channel_k, cfg.model.net.edge_normalization, cfg.data.batch_size) == (4, True, 256)
     assert (cfg.model.weight_optimizer.lr, cfg.model.scheduler.eta_min) == (0.1, 0.0)
     assert (cfg.model.arch_optimizer.lr, cfg.model.arch_optimizer.weight_decay) == (6e-4, 1e-3)
-    assert (cfg.trainer.max_epochs, cfg.model.arch_warmup_epochs, cfg.model.arch_gradient) == (50, 15, "first_order")
+    assert (cfg.trainer.max_epochs, cfg.model.arch_step.warmup_epochs, cfg.model.arch_step.gradient) == (50, 15, "first_order")
     amended = make_config("experiment=amended_pcdarts_cifar10")
-    assert (amended.model.arch_gradient, amended.model.partial_channel_k) == ("amended", 4)
+    assert (amended.model.arch_step.gradient, amended.model.net.partial_channel_k) == ("amended", 4)
     imagenet = make_config("experiment=pcdarts_imagenet")
-    assert (imagenet.model.partial_channel_k, imagenet.model.stem, imagenet.data.batch_size) == (2, "imagenet", 1024)
+    assert (imagenet.model.net.partial_channel_k, imagenet.model.net.stem, imagenet.data.batch_size) == (2, "imagenet", 1024)
     assert list(imagenet.data.search_subset_fractions) == [0.1, 0.025]
     assert (imagenet.model.weight_optimizer.lr, imagenet.model.arch_optimizer.lr) == (0.5, 6e-3)
-    assert (imagenet.model.arch_warmup_epochs, imagenet.trainer.max_epochs) == (35, 50)
-    assert make_config("experiment=pcdarts_digits").model.partial_channel_k == 2
+    assert (imagenet.model.arch_step.warmup_epochs, imagenet.trainer.max_epochs) == (35, 50)
+    assert make_config("experiment=pcdarts_digits").model.net.partial_channel_k == 2
 
 
 def test_imagenet_search_subsets_are_class_balanced_and_disjoint(tmp_path: Path) -> None:

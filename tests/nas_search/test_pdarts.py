@@ -19,7 +19,7 @@ from visionsuite.errors import ConfigError
 from visionsuite.instantiate import build
 from visionsuite.pipeline import run
 
-STAGE = ["experiment=pdarts_stage_digits", "model.init_channels=4", "data.image_size=8"]
+STAGE = ["experiment=pdarts_stage_digits", "model.net.init_channels=4", "data.image_size=8"]
 KILL_STAGE2 = ("phases.stage2.overrides=['model.progressive.stage=2',"
                "'+callbacks.stop._target_=tests.helpers.StopAfterEpochs','+callbacks.stop.epochs=1']")
 
@@ -31,7 +31,7 @@ KILL_STAGE2 = ("phases.stage2.overrides=['model.progressive.stage=2',"
     ("model.progressive.drop_ops=[3,3,2]", "drop 8 operations per edge, but the edges of stage 1 have only 8"),
     ("model.progressive.max_skip_connect=-1", r"model.progressive.max_skip_connect=-1: must be an integer >= 0"),
     ("model.progressive.stage=4", r"model.progressive.stage=4: must be an integer in 1..3"),
-    ("model.partial_channel_k=3", "model.partial_channel_k=3"),
+    ("model.net.partial_channel_k=3", "model.net.partial_channel_k=3"),
 ])
 def test_bad_stage_settings_are_clear_errors(make_config, override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -43,7 +43,7 @@ def test_a_stage_has_its_depth_and_rejects_dropping_more_than_its_candidates(mak
     assert len(module.net.cells) == 4 and module.hparams.layers == 4
     with pytest.raises(ConfigError, match="edges of stage 3 have only 3 candidates"):
         build(make_config(*STAGE, "model.progressive.stage=3",
-                          "model.candidate_ops=[none,skip_connect,sep_conv_3x3]",
+                          "model.net.candidate_ops=[none,skip_connect,sep_conv_3x3]",
                           "model.progressive.drop_ops=[3,2,3]").model, "model")
 
 

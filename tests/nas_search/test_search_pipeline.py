@@ -52,7 +52,7 @@ def test_search_writes_genotype_pictures_and_artifacts(make_config, tmp_path: Pa
     assert last["lr_schedulers"][0]["last_epoch"] == 2
 
 
-@pytest.mark.parametrize("overrides", [["model.arch_gradient=second_order"],
+@pytest.mark.parametrize("overrides", [["model.arch_step.gradient=second_order"],
                                        pytest.param(["model.compile=aot_eager"], marks=pytest.mark.slow)])
 def test_killed_and_resumed_search_ends_with_the_same_architecture(make_config, tmp_path: Path,
                                                                    overrides: list[str]) -> None:
@@ -88,7 +88,7 @@ def test_architecture_gradients_are_clipped_when_asked(make_config, tmp_path: Pa
     # P-DARTS's code clips the architecture gradients (norm 5). Without weight decay Adam's first moment is
     # an average of the gradients it was given, so its norm is bounded by the clip value.
     cfg = make_config(*TINY_SEARCH, "trainer.max_epochs=1", "model.arch_optimizer.weight_decay=0",
-                      f"model.arch_gradient_clip_val={'null' if clip is None else clip}")
+                      f"model.arch_step.gradient_clip_val={'null' if clip is None else clip}")
     run_job(cfg)
     state = checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")["optimizer_states"][1]["state"]
     first_moment = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(s["exp_avg"]) for s in state.values()]))
@@ -99,16 +99,27 @@ def test_architecture_gradients_are_clipped_when_asked(make_config, tmp_path: Pa
 
 
 @pytest.mark.parametrize("override, message", [
-    ("model.arch_gradient=third_order", "first_order, second_order, amended"),
-    ("model.candidate_ops=[sep_conv_3x3,conv_9x9]", "'conv_9x9' is not in the search space"),
-    ("model.layers=2", "at least 3 cells"),
-    ("model.eta=-1", "model.eta"),
-    ("model.arch_gradient_clip_val=-1", "model.arch_gradient_clip_val=-1"),
+    ("model.arch_step.gradient=third_order", "model.arch_step.gradient='third_order' is not an architecture-gradient "
+                                             "mode; use one of first_order, second_order, amended"),
+    ("model.net.candidate_ops=[sep_conv_3x3,conv_9x9]", "model.net.candidate_ops: operation 'conv_9x9' is not in the "
+                                                        "search space"),
+    ("model.net.layers=2", "model.net.layers=2: a search network needs at least 3 cells"),
+    ("model.arch_step.eta=-1", "model.arch_step.eta=-1: the Amended-DARTS scale must be a number >= 0"),
+    ("model.arch_step.gradient_clip_val=-1", "model.arch_step.gradient_clip_val=-1: must be a number >= 0"),
+    ("model.gradient_clip_val=-1", "model.gradient_clip_val=-1: must be a number >= 0"),
+    ("model.draw_every_n_epochs=-1", "model.draw_every_n_epochs=-1: must be an integer >= 0"),
 ])
 def test_bad_model_settings_are_clear_errors(make_config, override: str, message: str) -> None:
+    # The network and the module check their own arguments; the error names the key the user typed.
     cfg = make_config(*TINY_SEARCH, override)
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+    with pytest.raises(ConfigError, match="^" + message.replace("[", r"\[")):
         build(cfg.model, "model")
+
+
+def test_candidates_that_leave_a_node_without_two_operations_name_the_key(make_config) -> None:
+    module = build(make_config(*TINY_SEARCH, "model.net.candidate_ops=[none]").model, "model")
+    with pytest.raises(ConfigError, match="^model.net.candidate_ops: normal cell: node 0 has fewer than two"):
+        module.genotype()
 
 
 @pytest.mark.parametrize("fraction", ["0.0", "1.0", "1.5", "-0.5"])
@@ -125,7 +136,7 @@ def test_search_without_the_search_split_is_a_clear_error(make_config) -> None:
 
 def test_cli_search_writes_genotype_and_pictures(tmp_path: Path) -> None:
     completed = run_cli(*TINY_SEARCH, "model.draw_every_n_epochs=1", "trainer.max_epochs=2", "logger=csv",
-                        "model.arch_gradient=amended", cwd=tmp_path, env=ONE_THREAD)
+                        "model.arch_step.gradient=amended", cwd=tmp_path, env=ONE_THREAD)
     assert completed.returncode == 0, completed.stderr[-3000:]
     [run_dir] = (tmp_path / "logs" / "darts_digits" / "runs").iterdir()
     genotype = load_genotype_json(run_dir / "genotype.json")
@@ -137,7 +148,7 @@ def test_cli_search_writes_genotype_and_pictures(tmp_path: Path) -> None:
 
 
 def test_search_then_train_chain(make_config, tmp_path: Path) -> None:
-    result = run(make_config("experiment=darts_digits_search_and_train", "model.init_channels=4", "model.layers=3",
+    result = run(make_config("experiment=darts_digits_search_and_train", "model.net.init_channels=4", "model.net.layers=3",
                              "data.batch_size=16", "trainer.max_epochs=1",
                              "phases.search.overrides=['model.draw_every_n_epochs=0']",
                              "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
@@ -186,7 +197,7 @@ def test_summary_mode_reports_the_darts_search_network_size(make_config, capsys)
 def test_darts_cifar10_has_the_papers_search_settings(make_config) -> None:
     cfg = make_config("experiment=darts_cifar10")
     model, data = cfg.model, cfg.data
-    assert (model.init_channels, model.layers, model.arch_gradient, cfg.trainer.max_epochs) == (16, 8, "first_order", 50)
+    assert (model.net.init_channels, model.net.layers, model.arch_step.gradient, cfg.trainer.max_epochs) == (16, 8, "first_order", 50)
     assert (data.batch_size, data.search_split, data.search_split_fraction) == (64, True, 0.5)
     assert (model.weight_optimizer.lr, model.weight_optimizer.momentum, model.weight_optimizer.weight_decay) == \
         (0.025, 0.9, 3.0e-4)
@@ -195,7 +206,7 @@ def test_darts_cifar10_has_the_papers_search_settings(make_config) -> None:
         (3.0e-4, [0.5, 0.999], 1.0e-3)
     assert cfg.callbacks.model_checkpoint.monitor == "val/acc1" and str(cfg.trainer.precision) == "32"
     amended = make_config("experiment=amended_darts_cifar10", "trainer=gpu")
-    assert (amended.model.arch_gradient, amended.model.eta, str(amended.trainer.precision)) == ("amended", 0.1, "32")
+    assert (amended.model.arch_step.gradient, amended.model.arch_step.eta, str(amended.trainer.precision)) == ("amended", 0.1, "32")
     chain = make_config("experiment=darts_cifar10_search_and_train").phases
     assert chain.search.experiment == "darts_cifar10" and chain.train.experiment == "nas_train_cifar10"
-    assert chain.train.inputs["model.genotype"] == "search.genotype"
+    assert chain.train.inputs["model.net.genotype"] == "search.genotype"

@@ -18,7 +18,6 @@ from networks.nas.search_space import (
     num_cell_edges,
 )
 from tests.nas_search.helpers import few_weights_candidates
-from visionsuite.errors import ConfigError
 
 
 def test_darts_search_network_size_and_parameter_split() -> None:
@@ -145,16 +144,16 @@ def test_candidate_ops_per_edge() -> None:
      "same number of candidates"),
 ])
 def test_bad_candidate_ops_are_clear_errors(spec, message) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ValueError, match=f"^candidate_ops.*{message}"):
         SearchNetwork(4, 10, 3, candidate_ops=spec)
 
 
 @pytest.mark.parametrize("layers", [0, 1, 2])
 def test_network_too_shallow_for_two_reduction_cells(layers: int) -> None:
-    with pytest.raises(ConfigError, match="at least 3 cells to hold its two reduction cells"):
+    with pytest.raises(ValueError, match=f"^layers={layers}: .*at least 3 cells to hold its two reduction cells"):
         SearchNetwork(4, 10, layers)
 
 
 def test_odd_channels_are_refused() -> None:
-    with pytest.raises(ConfigError, match="even"):
+    with pytest.raises(ValueError, match="^init_channels=5: must be even"):
         SearchNetwork(5, 10, 3)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lightning_modules.search_outputs import publish_to_loggers, write_search_pictures
+from callbacks.nas import publish_to_loggers, write_search_pictures
 from networks.nas.genotypes import PUBLISHED_GENOTYPES
 from networks.nas.search_space import SearchNetwork
 from networks.nas.visualize import genotype_text, plot_arch_weights, plot_cell

@@ -17,7 +17,6 @@ from networks.nas.networks import (
     drop_path,
 )
 from networks.nas.operations import Identity
-from visionsuite.errors import ConfigError
 
 
 # Published sizes without the auxiliary head (DARTS Table 1/3, PC-DARTS Table 1/2, P-DARTS Table 1/3).
@@ -98,13 +97,13 @@ def test_imagenet_small_input_without_auxiliary() -> None:
 
 def test_auxiliary_head_on_too_small_features_raises_clear_error() -> None:
     model = NetworkCIFAR(4, 10, 3, auxiliary=True, genotype="DARTS_V2").train()
-    with pytest.raises(ConfigError, match="model.auxiliary=false"):
+    with pytest.raises(ValueError, match="^auxiliary=True: .* build the network with auxiliary=False"):
         model(torch.randn(2, 3, 8, 8))
 
 
 def test_network_accepts_genotype_mapping_and_rejects_unknown_name() -> None:
     NetworkCIFAR(4, 10, 3, auxiliary=False, genotype=PUBLISHED_GENOTYPES["PDARTS"].to_dict())
-    with pytest.raises(ConfigError, match="known names"):
+    with pytest.raises(ValueError, match="^genotype='NOPE' is not a published genotype; known names"):
         NetworkCIFAR(4, 10, 3, auxiliary=False, genotype="NOPE")
 
 
@@ -126,7 +125,7 @@ def test_drop_path_identity_in_eval_or_zero_rate() -> None:
     x = torch.randn(4, 3, 2, 2)
     assert drop_path(x, 0.5, training=False) is x
     assert drop_path(x, 0.0) is x
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError, match="^drop_prob=1.0"):
         drop_path(x, 1.0)
 
 

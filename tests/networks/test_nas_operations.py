@@ -17,7 +17,6 @@ from networks.nas.operations import (
     Zero,
     build_op,
 )
-from visionsuite.errors import ConfigError
 
 CHANNELS = 8
 
@@ -93,7 +92,7 @@ def test_avg_pool_excludes_padding() -> None:
 
 
 def test_build_op_unknown_name_lists_known_ops() -> None:
-    with pytest.raises(ConfigError, match="unknown operation 'conv_7x7'.*sep_conv_3x3"):
+    with pytest.raises(ValueError, match="^name='conv_7x7' is not an operation.*sep_conv_3x3"):
         build_op("conv_7x7", CHANNELS, 1, True)
 
 

@@ -45,13 +45,13 @@ GOLDEN_THREADS = 2
 
 # golden file -> (experiment, overrides the user gives, how the authors' file is written)
 GOLDEN = {
-    "darts_cifar10": ("nas_train_cifar10", ["model.genotype=DARTS_V2"], "plain"),  # cifar10_model.pt
-    "pcdarts_cifar10": ("nas_train_cifar10", ["model.genotype=PC_DARTS_cifar"], "module"),
-    "pdarts_cifar10": ("nas_train_cifar10", ["model.genotype=PDARTS"], "plain"),
-    "darts_imagenet": ("nas_train_imagenet", ["model.genotype=DARTS_V2", "model.auxiliary_batchnorm=false"],
+    "darts_cifar10": ("nas_train_cifar10", ["model.net.genotype=DARTS_V2"], "plain"),  # cifar10_model.pt
+    "pcdarts_cifar10": ("nas_train_cifar10", ["model.net.genotype=PC_DARTS_cifar"], "module"),
+    "pdarts_cifar10": ("nas_train_cifar10", ["model.net.genotype=PDARTS"], "plain"),
+    "darts_imagenet": ("nas_train_imagenet", ["model.net.genotype=DARTS_V2", "model.net.auxiliary_batchnorm=false"],
                        "state_dict"),  # imagenet_model.pt: {'state_dict': ...}
     # train_imagenet.py of PC-DARTS / P-DARTS: {'epoch', 'state_dict' (DataParallel), 'best_acc_top1', 'optimizer'}
-    "pcdarts_imagenet": ("nas_train_imagenet", ["model.genotype=PC_DARTS_image", "model.auxiliary_batchnorm=false"],
+    "pcdarts_imagenet": ("nas_train_imagenet", ["model.net.genotype=PC_DARTS_image", "model.net.auxiliary_batchnorm=false"],
                          "training"),
     "pdarts_imagenet": ("nas_train_imagenet", [], "training"),  # the experiment's defaults: PDARTS, aux-head BN
 }
@@ -132,47 +132,47 @@ def _conversion_error(name: str, tmp_path: Path, experiment: str, *overrides: st
 
 
 def test_a_cifar_file_in_the_imagenet_experiment_names_the_file_and_key(tmp_path: Path) -> None:
-    message = _conversion_error("darts_cifar10", tmp_path, "nas_train_imagenet", "model.genotype=DARTS_V2",
-                                "model.auxiliary_batchnorm=false")
+    message = _conversion_error("darts_cifar10", tmp_path, "nas_train_imagenet", "model.net.genotype=DARTS_V2",
+                                "model.net.auxiliary_batchnorm=false")
     assert "first `stem.0.weight`" in message
     assert "first `stem0.0.weight`" in message
     assert "use experiment=nas_train_cifar10" in message
 
 
 def test_an_imagenet_file_in_the_cifar_experiment_names_the_file_and_key(tmp_path: Path) -> None:
-    message = _conversion_error("pcdarts_imagenet", tmp_path, "nas_train_cifar10", "model.genotype=PC_DARTS_image")
+    message = _conversion_error("pcdarts_imagenet", tmp_path, "nas_train_cifar10", "model.net.genotype=PC_DARTS_image")
     assert "first `stem0.0.weight`" in message
     assert "use experiment=nas_train_imagenet" in message
 
 
 def test_another_genotype_names_the_first_unmatched_cell_key(tmp_path: Path) -> None:
     # The DARTS_V2 file into the P-DARTS network: same stem and head, other operations in the cells.
-    message = _conversion_error("darts_cifar10", tmp_path, "nas_train_cifar10", "model.genotype=PDARTS")
+    message = _conversion_error("darts_cifar10", tmp_path, "nas_train_cifar10", "model.net.genotype=PDARTS")
     assert "no place in the network, first `cells.0._ops." in message
-    assert "check model.genotype" in message
+    assert "check model.net.genotype" in message
 
 
 def test_pdarts_auxiliary_batchnorm_without_its_option_names_the_key_and_the_option(tmp_path: Path) -> None:
-    message = _conversion_error("pdarts_imagenet", tmp_path, "nas_train_imagenet", "model.auxiliary_batchnorm=false")
+    message = _conversion_error("pdarts_imagenet", tmp_path, "nas_train_imagenet", "model.net.auxiliary_batchnorm=false")
     assert "5 official key(s) have no place in the network, first `auxiliary_head.features.6.weight`" in message
-    assert message.endswith("set model.auxiliary_batchnorm=true.")
+    assert message.endswith("set model.net.auxiliary_batchnorm=true.")
 
 
 def test_darts_imagenet_file_in_the_pdarts_default_names_the_option(tmp_path: Path) -> None:
-    message = _conversion_error("darts_imagenet", tmp_path, "nas_train_imagenet", "model.genotype=DARTS_V2")
+    message = _conversion_error("darts_imagenet", tmp_path, "nas_train_imagenet", "model.net.genotype=DARTS_V2")
     assert "5 network entr(ies) get no official weight, first `auxiliary_head.features.6.weight`" in message
-    assert message.endswith("set model.auxiliary_batchnorm=false.")
+    assert message.endswith("set model.net.auxiliary_batchnorm=false.")
 
 
 def test_auxiliary_head_present_on_one_side_only_names_model_auxiliary_weight(make_config, tmp_path: Path) -> None:
-    message = _conversion_error("pdarts_cifar10", tmp_path, "nas_train_cifar10", "model.genotype=PDARTS",
+    message = _conversion_error("pdarts_cifar10", tmp_path, "nas_train_cifar10", "model.net.genotype=PDARTS",
                                 drop="auxiliary_head.")
     assert "first `auxiliary_head.features.2.weight`" in message and "set model.auxiliary_weight=0." in message
-    message = _conversion_error("pdarts_cifar10", tmp_path, "nas_train_cifar10", "model.genotype=PDARTS",
+    message = _conversion_error("pdarts_cifar10", tmp_path, "nas_train_cifar10", "model.net.genotype=PDARTS",
                                 "model.auxiliary_weight=0")
     assert "set model.auxiliary_weight=0.4" in message
     # A file without the head evaluates in a network without it: the official eval function.
-    model = _model(make_config, "nas_train_cifar10", "model.genotype=PDARTS", "model.auxiliary_weight=0")
+    model = _model(make_config, "nas_train_cifar10", "model.net.genotype=PDARTS", "model.auxiliary_weight=0")
     _load_official(model, _official_file("pdarts_cifar10", tmp_path / "no_head.pt", drop="auxiliary_head."))
     with torch.no_grad():
         logits = model.eval()(_inputs("pdarts_cifar10")[0])
@@ -180,8 +180,9 @@ def test_auxiliary_head_present_on_one_side_only_names_model_auxiliary_weight(ma
 
 
 def test_auxiliary_batchnorm_on_the_cifar_network_is_refused(make_config) -> None:
-    with pytest.raises(ConfigError, match=r"model.auxiliary_batchnorm=true applies to model.network=imagenet"):
-        _model(make_config, "nas_train_cifar10", "model.auxiliary_batchnorm=true")
+    # An option of P-DARTS's ImageNet network (model/genotype_net=imagenet) only: the CIFAR head always has it.
+    with pytest.raises(ConfigError, match=r"^`model.net` \(networks.nas.networks.NetworkCIFAR\): .*'auxiliary_batchnorm'"):
+        _model(make_config, "nas_train_cifar10", "+model.net.auxiliary_batchnorm=true")
 
 
 # ----------------------------------------------------------------------------------------------- through run.py
@@ -231,8 +232,8 @@ def _cifar_with_known_accuracy(make_config, tmp_path: Path, golden: str, *overri
 @pytest.mark.parametrize("golden,genotype", [("darts_cifar10", "DARTS_V2"), ("pcdarts_cifar10", "PC_DARTS_cifar"),
                                              ("pdarts_cifar10", "PDARTS")])
 def test_run_py_evaluates_the_official_cifar_file(make_config, tmp_path: Path, golden: str, genotype: str) -> None:
-    official, loss = _cifar_with_known_accuracy(make_config, tmp_path, golden, f"model.genotype={genotype}")
-    result = run_job(make_config("experiment=nas_train_cifar10", f"model.genotype={genotype}", "mode=test",
+    official, loss = _cifar_with_known_accuracy(make_config, tmp_path, golden, f"model.net.genotype={genotype}")
+    result = run_job(make_config("experiment=nas_train_cifar10", f"model.net.genotype={genotype}", "mode=test",
                                  f"ckpt_path={official}", "data.num_workers=0", "data.batch_size=8"))
     assert result["metrics"]["test/acc1"] == 0.5
     assert abs(result["metrics"]["test/loss"] - loss) <= TOLERANCE
@@ -242,8 +243,8 @@ def test_run_py_evaluates_the_official_cifar_file(make_config, tmp_path: Path, g
 @pytest.mark.slow  # a subprocess: ~15 s; run_job above runs the same path in the default run
 def test_run_py_command_line_evaluates_cifar10_model_pt(make_config, tmp_path: Path) -> None:
     """The command of docs/architecture_search.md, as a user types it (relative ckpt_path)."""
-    _, loss = _cifar_with_known_accuracy(make_config, tmp_path, "darts_cifar10", "model.genotype=DARTS_V2")
-    completed = run_cli("experiment=nas_train_cifar10", "model.genotype=DARTS_V2", "mode=test",
+    _, loss = _cifar_with_known_accuracy(make_config, tmp_path, "darts_cifar10", "model.net.genotype=DARTS_V2")
+    completed = run_cli("experiment=nas_train_cifar10", "model.net.genotype=DARTS_V2", "mode=test",
                         "ckpt_path=cifar10_model.pt", f"paths.data_dir={tmp_path / 'data'}", "data.num_workers=0",
                         "logger=csv", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr[-2000:]
@@ -254,12 +255,12 @@ def test_run_py_command_line_evaluates_cifar10_model_pt(make_config, tmp_path: P
 
 
 def test_converted_checkpoint_tests_and_fine_tunes(make_config, tmp_path: Path) -> None:
-    official, loss = _cifar_with_known_accuracy(make_config, tmp_path, "darts_cifar10", "model.genotype=DARTS_V2")
+    official, loss = _cifar_with_known_accuracy(make_config, tmp_path, "darts_cifar10", "model.net.genotype=DARTS_V2")
     converted = tmp_path / "x.ckpt"
     assert convert_main([str(official), "--experiment", "nas_train_cifar10", "--out", str(converted),
-                         "model.genotype=DARTS_V2"]) == 0
+                         "model.net.genotype=DARTS_V2"]) == 0
 
-    base = ["experiment=nas_train_cifar10", "model.genotype=DARTS_V2", f"ckpt_path={converted}", "data.num_workers=0"]
+    base = ["experiment=nas_train_cifar10", "model.net.genotype=DARTS_V2", f"ckpt_path={converted}", "data.num_workers=0"]
     result = run_job(make_config(*base, "mode=test", output_dir=tmp_path / "test"))
     assert result["metrics"]["test/acc1"] == 0.5
     assert abs(result["metrics"]["test/loss"] - loss) <= TOLERANCE
@@ -281,8 +282,8 @@ def test_checkpoint_format_choices_are_named(make_config, tmp_path: Path) -> Non
     write_cifar10(tmp_path / "data", num_train=10, num_test=2)
     converted = tmp_path / "x.ckpt"
     convert(_official_file("darts_cifar10", tmp_path / "cifar10_model.pt"), "nas_train_cifar10", converted,
-            ["model.genotype=DARTS_V2"])
-    base = ["experiment=nas_train_cifar10", "model.genotype=DARTS_V2", "mode=test", f"ckpt_path={converted}",
+            ["model.net.genotype=DARTS_V2"])
+    base = ["experiment=nas_train_cifar10", "model.net.genotype=DARTS_V2", "mode=test", f"ckpt_path={converted}",
             "data.num_workers=0"]
     with pytest.raises(OfficialWeightsError, match=r"x\.ckpt does not fit .*first `net\.stem\.0\.weight`.*"
                                                    r"ckpt_format=auto \(the default\) or ckpt_format=lightning"):

@@ -14,11 +14,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytorch_lightning as pl  # noqa: E402
+import pytorch_lightning as pl
+from matplotlib.figure import Figure
 
 COLUMNS = ("step", "epoch", "loss_clean", "loss_augmented")
 
@@ -73,7 +70,8 @@ def draw(table: Path, picture: Path) -> None:
     """Plot the clean and augmented loss of ``table`` against the step into ``picture`` (PNG)."""
     rows = _read(table)
     steps = [int(row[0]) for row in rows]
-    figure, axes = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+    figure = Figure(figsize=(6.4, 3.6), dpi=100)  # drawn on matplotlib's Agg canvas, no pyplot state
+    axes = figure.add_subplot(1, 1, 1)
     axes.plot(steps, [float(row[2]) for row in rows], label="clean view (trained on)", color="tab:blue")
     axes.plot(steps, [float(row[3]) for row in rows], label="augmented view (phase-1 policy)", color="tab:orange")
     axes.set_xlabel("training step")
@@ -83,7 +81,6 @@ def draw(table: Path, picture: Path) -> None:
     axes.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(picture)
-    plt.close(figure)
 
 
 def _read(table: Path) -> list[list[str]]:

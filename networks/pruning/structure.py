@@ -185,6 +185,8 @@ def budget_epochs(epochs: int, structure_path: str | None, budget_training: bool
     """Scratch-B epochs (official ``--budget_train``): ``int(epochs / (1 - p))`` for the structure's target p."""
     if not budget_training or structure_path in (None, "", "None", "null"):
         return int(epochs)
+    if not Path(structure_path).is_file():
+        return int(epochs)  # building the network reports the missing file (pruned_network)
     from networks.pruning.official import official_target
 
     target = official_target(structure_path)  # p of an official pruned_cfg-<p>.pkl, as script/train_pruned.py

@@ -157,7 +157,7 @@ def _log(cfg: DictConfig, metrics: dict[str, float], plot: Path, caption: str) -
     loggers = build_many(cfg.get("logger"), "logger")
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-        logger.log_metrics(metrics, step=0)
+        logger.log_metrics({**metrics, "epoch": 0}, step=0)  # as a test loop logs them
     send_images(loggers, "pruning/channels", [plot], 0, [caption])
     for logger in loggers:
         logger.save()

@@ -102,9 +102,10 @@ CHANGED: list[tuple[str, str, str]] = [
      "without a structure (its experiment is that one's child): the base length, Scratch-B inactive"),
     ("augrefine_resnet56_cifar10", r"model\.optimizer\.weight_decay", "the chain's root holds the weight decay it "
      "hands to both phases (1e-4, arXiv:1512.03385), as it holds its network"),
-    (_PFS_PRUNE, r"mode|logger\.wandb\.job_type|callbacks\.prune_on_test\.\w+|task\.(_target_|_partial_|compare_with)",
-     "the prune step is a phase task (networks/pruning/tasks.py, task.compare_with) in the default mode, not "
-     "mode=test with the PruneOnTest callback; W&B's job_type follows the mode"),
+    (_PFS_PRUNE, r"mode|logger\.wandb\.job_type|callbacks\.prune_on_test\.\w+|task\.(_target_|_partial_|compare_with)"
+     r"|optimized_metric", "the prune step is a phase task (networks/pruning/tasks.py, task.compare_with) in the "
+     "default mode, not mode=test with the PruneOnTest callback; W&B's job_type follows the mode; it returns nothing "
+     "to sweepers (optimized_metric null), as in mode=test"),
     # --- logit defense
     ("logit_defense_.*", r"model\._target_", "the family's modules are in lightning_modules/logit_defense.py"),
     ("logit_defense_.*", r"model\.classifier\.(_target_|module(\._target_|\.path)?)", "the classifier to defend is "

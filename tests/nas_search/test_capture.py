@@ -1,4 +1,4 @@
-"""``model.compile`` (issue 20): the switch composes, refuses CUDA graphs on CPU, and matches eager."""
+"""``model.compile``: the switch composes, refuses CUDA graphs on CPU, and matches eager."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def test_skip_dropout_change_recompiles_and_eager_is_left_alone() -> None:
     torch._dynamo.reset()
 
 
-#: What the capture must compose with (issue 20): the three gradient modes (one epoch each), and PC-DARTS partial
+#: What the capture must compose with: the three gradient modes (one epoch each), and PC-DARTS partial
 #: channels with edge normalisation and architecture-gradient clipping. Resume: test_search_pipeline.py; DDP:
 #: test_search_pipeline.py; both parametrised with model.compile=aot_eager.
 COMPOSED = {

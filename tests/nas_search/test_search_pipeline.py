@@ -56,7 +56,7 @@ def test_search_writes_genotype_pictures_and_artifacts(make_config, tmp_path: Pa
                                        pytest.param(["model.compile=aot_eager"], marks=pytest.mark.slow)])
 def test_killed_and_resumed_search_ends_with_the_same_architecture(make_config, tmp_path: Path,
                                                                    overrides: list[str]) -> None:
-    """Also with the forward captured (issue 20): the resumed run traces its graphs anew."""
+    """Also with the forward captured: the resumed run traces its graphs anew."""
     common = [*TINY_SEARCH, "trainer.max_epochs=3", *overrides, "test_after_fit=false", "trainer.limit_train_batches=2"]
     run_job(make_config(*common, output_dir=tmp_path / "straight"))
     with pytest.raises(KeyboardInterruptSimulation):

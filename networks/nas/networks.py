@@ -208,7 +208,6 @@ class _GenotypeNetwork(nn.Module, ABC):
         auxiliary: bool,
         genotype: GenotypeSpec,
         in_channels: int = 3,
-        **head_options: Any,
     ) -> None:
         super().__init__()
         _check_int(init_channels, "init_channels", 1)
@@ -221,9 +220,7 @@ class _GenotypeNetwork(nn.Module, ABC):
         C_prev_prev, C_prev, reduction_prev = self._build_stem(in_channels, init_channels)
         C_auxiliary, C_final = self._build_cells(self.genotype, init_channels, layers, C_prev_prev, C_prev,
                                                  reduction_prev)
-        self.auxiliary_head: nn.Module | None = (
-            self._build_auxiliary_head(C_auxiliary, num_classes, **head_options) if auxiliary else None
-        )
+        self.auxiliary_head: nn.Module | None = self._build_auxiliary_head(C_auxiliary, num_classes) if auxiliary else None
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(C_final, num_classes)
 
@@ -233,7 +230,7 @@ class _GenotypeNetwork(nn.Module, ABC):
         them has twice the resolution of the second (``reduction_prev``)."""
 
     @abstractmethod
-    def _build_auxiliary_head(self, C: int, num_classes: int, **options: Any) -> nn.Module:
+    def _build_auxiliary_head(self, C: int, num_classes: int) -> nn.Module:
         """The auxiliary classifier on the ``C`` channels after cell ``2 * layers // 3``."""
 
     @abstractmethod
@@ -292,17 +289,6 @@ class NetworkCIFAR(_GenotypeNetwork):
         in_channels: image channels.
     """
 
-    def __init__(
-        self,
-        init_channels: int,
-        num_classes: int,
-        layers: int,
-        auxiliary: bool,
-        genotype: GenotypeSpec,
-        in_channels: int = 3,
-    ) -> None:
-        super().__init__(init_channels, num_classes, layers, auxiliary, genotype, in_channels)
-
     def _build_stem(self, in_channels: int, C: int) -> tuple[int, int, bool]:
         C_stem = 3 * C  # stem_multiplier 3
         self.stem = nn.Sequential(
@@ -311,7 +297,7 @@ class NetworkCIFAR(_GenotypeNetwork):
         )
         return C_stem, C_stem, False
 
-    def _build_auxiliary_head(self, C: int, num_classes: int, **options: Any) -> nn.Module:
+    def _build_auxiliary_head(self, C: int, num_classes: int) -> nn.Module:
         return AuxiliaryHeadCIFAR(C, num_classes)
 
     def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -351,9 +337,8 @@ class NetworkImageNet(_GenotypeNetwork):
         if init_channels % 2:
             raise ValueError(f"init_channels={init_channels}: must be even (the first cell's FactorizedReduce "
                              "splits the stem's channels in two)")
-        super().__init__(init_channels, num_classes, layers, auxiliary, genotype, in_channels,
-                         batchnorm=bool(auxiliary_batchnorm))
-        self.auxiliary_batchnorm = bool(auxiliary_batchnorm)
+        self.auxiliary_batchnorm = bool(auxiliary_batchnorm)  # a plain attribute, so settable before Module.__init__
+        super().__init__(init_channels, num_classes, layers, auxiliary, genotype, in_channels)
 
     def _build_stem(self, in_channels: int, C: int) -> tuple[int, int, bool]:
         self.stem0 = nn.Sequential(
@@ -370,8 +355,8 @@ class NetworkImageNet(_GenotypeNetwork):
         )
         return C, C, True
 
-    def _build_auxiliary_head(self, C: int, num_classes: int, **options: Any) -> nn.Module:
-        return AuxiliaryHeadImageNet(C, num_classes, batchnorm=options.get("batchnorm", False))
+    def _build_auxiliary_head(self, C: int, num_classes: int) -> nn.Module:
+        return AuxiliaryHeadImageNet(C, num_classes, batchnorm=self.auxiliary_batchnorm)
 
     def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s0 = self.stem0(x)

@@ -363,14 +363,14 @@ class NetworkImageNet(_GenotypeNetwork):
         return s0, self.stem1(s0)
 
 
-def count_parameters_m(model: nn.Module, exclude_auxiliary: bool = True) -> float:
+def count_parameters_m(network: nn.Module, exclude_auxiliary: bool = True) -> float:
     """Number of parameters in millions; by default without any ``auxiliary_head`` submodule.
 
     This is the papers' convention (DARTS, PC-DARTS and P-DARTS report sizes without the auxiliary
     head, which is dropped at test time).
     """
     total = 0
-    for name, parameter in model.named_parameters():
+    for name, parameter in network.named_parameters():
         if exclude_auxiliary and "auxiliary_head" in name.split("."):
             continue
         total += parameter.numel()

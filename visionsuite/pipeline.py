@@ -92,7 +92,10 @@ def run_job(cfg: DictConfig, *, announce: bool = True) -> dict[str, Any]:
     ckpt_path = _checkpoint_to_start_from(cfg, output_dir)
     if mode in ("test", "predict") and ckpt_path is None:
         raise ConfigError(f"mode={mode} needs a checkpoint: add ckpt_path=<file.ckpt>.")
-    ckpt_path, start = _load_start_weights(cfg, ckpt_path, model)
+    given_as = f"ckpt_path={cfg.ckpt_path}" if cfg.get("ckpt_path") else f"resume={cfg.get('resume')}"
+    ckpt_path, start = load_start_weights(model, ckpt_path, given_as=given_as,
+                                          ckpt_format=cfg.get("ckpt_format", "auto"),
+                                          resuming=bool(cfg.get("resume")))
     if start is not None and mode == "train":
         continue_logging(cfg, start.logging_step)  # the CSV history and the W&B run go on, not start over
     trainer = build_trainer(cfg, extra_callbacks=[CheckpointRecord(), ValidateShortRuns()])
@@ -239,40 +242,48 @@ def _checkpoint_to_start_from(cfg: DictConfig, output_dir: Path) -> str | None:
     return None
 
 
-def _load_start_weights(cfg: DictConfig, ckpt_path: str | None,
-                        model: Any) -> tuple[str | None, StartCheckpoint | None]:
-    """Read the checkpoint the run starts from; return what Lightning continues from and its description.
+def load_start_weights(model: SuiteModule, ckpt_path: str | None, *, given_as: str, ckpt_format: str = "auto",
+                       resuming: bool = False,
+                       hand_to_lightning: bool = True) -> tuple[str | None, StartCheckpoint | None]:
+    """Read the checkpoint a run starts from; return what Lightning continues from and its description.
 
     * An official checkpoint (``ckpt_format=official``, or ``auto`` and a file without Lightning's record) is
       converted by the module's :meth:`~visionsuite.module.SuiteModule.official_format` and loaded into the
       model here: ``mode=test`` evaluates it, ``mode=train`` fine-tunes from it.
     * A weights-only suite checkpoint (``python -m visionsuite.convert``) is loaded here as well.
     * Any other checkpoint is checked (a damaged file or another format stops with one message) and handed to
-      Lightning, which restores the training state too.
+      Lightning, which restores the training state too; with ``hand_to_lightning=False`` (a phase task, which runs
+      no Trainer) its weights are loaded into the model here.
+
+    Args:
+        given_as: how the user named the file (``ckpt_path=<file>``, ``resume=<dir>``); starts every message.
+        resuming: the file is a run's own ``last.ckpt`` found by ``resume=``: always a suite checkpoint.
     """
     if ckpt_path is None:
         return None, None
-    choice = cfg.get("ckpt_format", "auto")
-    if choice not in CKPT_FORMATS:
-        raise ConfigError(f"ckpt_format={choice!r}: use one of {', '.join(CKPT_FORMATS)}.")
-    given_as = f"ckpt_path={cfg.ckpt_path}" if cfg.get("ckpt_path") else f"resume={cfg.get('resume')}"
-    if choice != "lightning" and not cfg.get("resume"):
+    if not Path(ckpt_path).is_file():
+        raise ConfigError(f"{given_as}: no such checkpoint file.")
+    if ckpt_format not in CKPT_FORMATS:
+        raise ConfigError(f"ckpt_format={ckpt_format!r}: use one of {', '.join(CKPT_FORMATS)}.")
+    if ckpt_format != "lightning" and not resuming:
         try:
             loaded = load_file(ckpt_path)
         except OfficialWeightsError:
-            if choice == "official":
+            if ckpt_format == "official":
                 raise
             loaded = None  # unreadable: the Lightning path below names the damage
-        if loaded is not None and (choice == "official" or not is_lightning_checkpoint(loaded)):
+        if loaded is not None and (ckpt_format == "official" or not is_lightning_checkpoint(loaded)):
             _load_official(model, unwrap_state_dict(loaded, ckpt_path), ckpt_path, given_as)
             return None, None
     start = inspect_start_checkpoint(ckpt_path, model, given_as=given_as)
-    if start.weights_only:
+    if start.weights_only or not hand_to_lightning:
         checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.on_load_checkpoint(checkpoint)
         model.load_state_dict(checkpoint["state_dict"])
-        log.info("%s holds weights only (no training state): loaded into the model; training starts afresh.",
-                 ckpt_path)
-        _note(model, "start weights", f"{ckpt_path} (weights only)")
+        if start.weights_only:
+            log.info("%s holds weights only (no training state): loaded into the model; training starts afresh.",
+                     ckpt_path)
+        _note(model, "start weights", f"{ckpt_path}{' (weights only)' if start.weights_only else ''}")
         return None, None
     return ckpt_path, start
 

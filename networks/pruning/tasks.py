@@ -35,18 +35,11 @@ from networks.pruning.importance import silence_pruned_channels
 from networks.pruning.plot import plot_channel_counts
 from networks.pruning.pruner import prune_network
 from networks.pruning.structure import STRUCTURE_FILE, Structure, load_structure
-from visionsuite.checkpoint_files import inspect_start_checkpoint
 from visionsuite.datamodule import SuiteDataModule
 from visionsuite.errors import ConfigError
 from visionsuite.instantiate import build, build_many
 from visionsuite.module import send_images
-from visionsuite.official_weights import (
-    OfficialWeightsError,
-    is_lightning_checkpoint,
-    load_converted,
-    load_file,
-    unwrap_state_dict,
-)
+from visionsuite.pipeline import load_start_weights
 from visionsuite.tasks import TaskResult
 
 log = logging.getLogger(__name__)
@@ -82,7 +75,8 @@ def prune(cfg: DictConfig, output_dir: Path, compare_with: str | None = None) ->
     if _unset(cfg.get("ckpt_path")):
         raise ConfigError("The prune step needs the network to prune: ckpt_path=<the gate-learning checkpoint, or the "
                           "trained classifier of the baseline>.")
-    _load_checkpoint(model, str(cfg.ckpt_path), cfg.get("ckpt_format", "auto"))
+    load_start_weights(model, str(cfg.ckpt_path), given_as=f"ckpt_path={cfg.ckpt_path}",
+                       ckpt_format=cfg.get("ckpt_format", "auto"), hand_to_lightning=False)
     try:
         structure = prune_network(model.net, model.family, model.prune_settings,
                                   num_classes=int(model.hparams.num_classes), input_size=int(model.hparams.input_size),
@@ -106,32 +100,6 @@ def prune(cfg: DictConfig, output_dir: Path, compare_with: str | None = None) ->
                                                   "structure_table": str(output_dir / "structure.txt"),
                                                   "structure_plot": str(plot)},
                       headline=tuple(model.headline_artifacts), notes=dict(model.summary_notes))
-
-
-def _load_checkpoint(model: GateLearning | PrunedClassifier, path: str, ckpt_format: str) -> None:
-    """The weights of ``ckpt_path``: a checkpoint of this suite (checked as any run's start checkpoint), or the
-    official file the module's :meth:`official_format` reads (``ckpt_format=auto|lightning|official``)."""
-    if ckpt_format not in ("auto", "lightning", "official"):
-        raise ConfigError(f"ckpt_format={ckpt_format!r}: use one of auto, lightning, official.")
-    if not Path(path).is_file():
-        raise ConfigError(f"ckpt_path={path}: no such checkpoint file.")
-    loaded = None
-    if ckpt_format != "lightning":
-        try:
-            loaded = load_file(path)
-        except OfficialWeightsError:
-            if ckpt_format == "official":
-                raise
-    if loaded is not None and (ckpt_format == "official" or not is_lightning_checkpoint(loaded)):
-        form = model.official_format()
-        load_converted(form.network, unwrap_state_dict(loaded, path), form.convert_key, source=path,
-                       description=form.description)
-        model.summary_notes["start weights"] = f"official {form.description}, converted from {path}"
-        return
-    inspect_start_checkpoint(path, model, given_as=f"ckpt_path={path}")  # a damaged file or another format
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    model.on_load_checkpoint(checkpoint)
-    model.load_state_dict(checkpoint["state_dict"])
 
 
 def _device(cfg: DictConfig) -> torch.device:

@@ -30,14 +30,10 @@ from callbacks.classification import AugmentationGapPlot
 from metrics.classification import accuracy_metrics, log_evaluation_step, log_training_step
 from networks.classification import build_backbone
 from visionsuite.errors import ConfigError
+from visionsuite.io import is_unset
 from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite, plain
 
 Batch = tuple[torch.Tensor, ...]
-
-
-def _unset(value: Any) -> bool:
-    """An unset path (an empty command-line value, e.g. an unset ckpt_path passed on by a chain)."""
-    return value in (None, "", "None", "null")
 
 
 class ImageClassifier(SuiteModule):
@@ -73,7 +69,7 @@ class ImageClassifier(SuiteModule):
         scheduler_interval: Literal["epoch", "step"] = "epoch",
     ) -> None:
         super().__init__(optimizer, scheduler, scheduler_interval, config_name="conf/model/classifier.yaml")
-        init_from = None if _unset(init_from) else init_from
+        init_from = None if is_unset(init_from) else init_from
         if require_init_from and init_from is None:
             raise ConfigError("The refine phase needs a trained classifier: python run.py experiment=augrefine_refine "
                               "ckpt_path=<a classifier checkpoint .ckpt> (or model.init_from=<file>).")
@@ -101,7 +97,7 @@ class ImageClassifier(SuiteModule):
     def network_of_checkpoint(cls, checkpoint: str | Path, num_classes: int) -> nn.Module:
         """The zoo network a classifier checkpoint was trained with (its stored backbone), at ``num_classes`` outputs,
         at its initialisation: what ``model/backbone=from_checkpoint`` builds (``augrefine_refine``)."""
-        if _unset(checkpoint):
+        if is_unset(checkpoint):
             raise ConfigError("The refine phase needs a trained classifier: python run.py experiment=augrefine_refine "
                               "ckpt_path=<a classifier checkpoint .ckpt> (or model.init_from=<file>).")
         backbone = _stored_backbone(_read_checkpoint(checkpoint), f"model.init_from={checkpoint}")

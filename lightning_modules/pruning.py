@@ -57,6 +57,7 @@ from networks.pruning.pruner import PruneSettings
 from networks.pruning.structure import Structure
 from networks.pruning.surgery import copy_kept_channels
 from visionsuite.errors import ConfigError, TrainingDivergedError
+from visionsuite.io import is_unset
 from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite, plain
 from visionsuite.official_weights import OfficialFormat
 
@@ -64,9 +65,6 @@ Batch = tuple[torch.Tensor, ...]
 #: The options of a prunable network that describe its architecture (what the checkpoints record).
 _PRUNABLE_OPTIONS = ("width_multiplier", "channels")
 
-
-def _unset(value: Any) -> bool:
-    return value in (None, "", "None", "null")
 
 
 def _family(net: nn.Module) -> PrunableFamily:
@@ -277,7 +275,7 @@ class PrunedClassifier(ImageClassifier):
         self.hparams["prune"] = dict(plain(prune) or {})
         self.groups = family.groups_of(self.net)
         self.decay_exempt = bool(decay_exempt)
-        if not _unset(init_kept_from):
+        if not is_unset(init_kept_from):
             self.copy_kept_from(str(init_kept_from))
 
     @classmethod

@@ -1,4 +1,5 @@
-"""Small file helpers shared by every phase: atomic writes, so an interrupted run never leaves half a file."""
+"""Small file helpers shared by every phase: atomic writes, so an interrupted run never leaves half a file, and
+whether a path given in the config is set at all."""
 
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ from pathlib import Path
 from typing import IO, Any
 
 _UMASK_LOCK = threading.Lock()
+
+
+#: What a path-like config value holds when it is not given: null, an empty string, or null typed as text.
+UNSET_VALUES = (None, "", "None", "null")
+
+
+def is_unset(value: object) -> bool:
+    """Whether a config value (a path, a checkpoint) means "not given" (see :data:`UNSET_VALUES`)."""
+    return value is None or (isinstance(value, str) and value in UNSET_VALUES)
 
 
 def default_file_mode() -> int:

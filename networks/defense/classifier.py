@@ -24,6 +24,7 @@ from torch import nn
 
 from networks.classification import build_backbone
 from visionsuite.errors import VisionSuiteError
+from visionsuite.io import is_unset
 
 _HASH_CHUNK = 1 << 20
 
@@ -83,7 +84,7 @@ def load_classifier(checkpoint: str | Path | None, backbone: str | None = None, 
         ValueError: naming the argument: the file is missing or does not load, ``num_classes`` is missing with
             ``backbone``, or no ``module`` is given for a suite checkpoint.
     """
-    if checkpoint is None or str(checkpoint) in ("", "None", "null"):
+    if is_unset(checkpoint):
         return None
     path = Path(str(checkpoint))
     if not path.is_file():

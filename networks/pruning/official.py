@@ -41,6 +41,7 @@ from networks.pruning.families import prunable_family
 from networks.pruning.structure import Structure
 from visionsuite.complexity import count_parameters
 from visionsuite.errors import ConfigError
+from visionsuite.io import is_unset
 from visionsuite.official_weights import KeyConverter
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ def cfg_channels(cfg: list[Any], network: OfficialNetwork, source: str) -> list[
 def official_expansion(path: str | Path, explicit: int | None = None) -> tuple[int, str]:
     """The official ``-e`` of a list or checkpoint: ``explicit``, else the ``channel-<e>-`` folder the official
     scripts write it into, else the official default 80; with how it was found (for messages)."""
-    if explicit not in (None, "", "None", "null"):
+    if not is_unset(explicit):
         value = int(explicit)  # type: ignore[arg-type]
         if value < 1:
             raise ValueError(f"official_expansion={explicit}: the official -e is a channel count >= 1.")

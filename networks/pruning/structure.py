@@ -19,7 +19,7 @@ from torch import nn
 
 from networks.classification import build_backbone
 from visionsuite.errors import ConfigError
-from visionsuite.io import atomic_write_json
+from visionsuite.io import atomic_write_json, is_unset
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def pruned_network(name: str, num_classes: int, *, structure: str | Path | None 
 
     family = prunable_family(name)
     loaded: Structure | None = None
-    if structure not in (None, "", "None", "null"):
+    if not is_unset(structure):
         try:
             loaded = load_structure(structure, backbone=name, num_classes=int(num_classes),
                                     input_size=int(input_size), expansion=official_expansion)
@@ -183,7 +183,7 @@ def pruned_network(name: str, num_classes: int, *, structure: str | Path | None 
 
 def budget_epochs(epochs: int, structure_path: str | None, budget_training: bool) -> int:
     """Scratch-B epochs (official ``--budget_train``): ``int(epochs / (1 - p))`` for the structure's target p."""
-    if not budget_training or structure_path in (None, "", "None", "null"):
+    if not budget_training or is_unset(structure_path):
         return int(epochs)
     if not Path(structure_path).is_file():
         return int(epochs)  # building the network reports the missing file (pruned_network)

@@ -38,6 +38,7 @@ from networks.pruning.structure import STRUCTURE_FILE, Structure, load_structure
 from visionsuite.datamodule import SuiteDataModule
 from visionsuite.errors import ConfigError
 from visionsuite.instantiate import build, build_many
+from visionsuite.io import is_unset
 from visionsuite.module import send_images
 from visionsuite.pipeline import load_start_weights
 from visionsuite.tasks import TaskResult
@@ -46,9 +47,6 @@ log = logging.getLogger(__name__)
 
 Batch = tuple[torch.Tensor, ...]
 
-
-def _unset(value: object) -> bool:
-    return value in (None, "", "None", "null")
 
 
 def prune(cfg: DictConfig, output_dir: Path, compare_with: str | None = None) -> TaskResult:
@@ -72,7 +70,7 @@ def prune(cfg: DictConfig, output_dir: Path, compare_with: str | None = None) ->
     if datamodule.num_classes is not None and datamodule.num_classes != int(model.hparams.num_classes):
         raise ConfigError(f"model.num_classes={model.hparams.num_classes} but the dataset has "
                           f"{datamodule.num_classes} classes; set model.num_classes={datamodule.num_classes}.")
-    if _unset(cfg.get("ckpt_path")):
+    if is_unset(cfg.get("ckpt_path")):
         raise ConfigError("The prune step needs the network to prune: ckpt_path=<the gate-learning checkpoint, or the "
                           "trained classifier of the baseline>.")
     load_start_weights(model, str(cfg.ckpt_path), given_as=f"ckpt_path={cfg.ckpt_path}",
@@ -89,7 +87,7 @@ def prune(cfg: DictConfig, output_dir: Path, compare_with: str | None = None) ->
     table = structure.table()
     (output_dir / "structure.txt").write_text(table + "\n")
     print(table, flush=True)
-    plot = _plot(structure, output_dir / "structure_channels.png", None if _unset(compare_with) else str(compare_with))
+    plot = _plot(structure, output_dir / "structure_channels.png", None if is_unset(compare_with) else str(compare_with))
     log.info("Pruned %s to %.4f multiply-add reduction (target %s): %s", structure.backbone, structure.achieved,
              structure.target, path)
     batches = _test_batches(cfg, datamodule)

@@ -17,17 +17,17 @@ import pytest
 
 from tests.experiment_snapshot import SNAPSHOT, composed, experiment_names, flat_values
 
+# DARTS family: the search experiments (module ArchitectureSearch) and those whose model is GenotypeClassifier
+# (training a cell; the chains' root config has the default model, nas_train).
+_NAS_SEARCH = r"(amended_)?(pc)?darts_(cifar10|digits|imagenet)|pdarts_stage_\w+"
+_NAS_TRAIN = r"nas_train_\w+|darts_\w+_search_and_train|pdarts_(cifar10|cifar100|digits)(_search_and_train)?"
+
 # Classification, AugRefine, Pruning from Scratch (learn / prune / retrain phases, the baseline's, their chains).
 _CLASSIFICATION = r"classify_\w+|augrefine_\w+|pfs_\w+"
 _PFS_PRUNE = r"pfs_(baseline_)?(digits|cifar10|imagenet)_prune"
 
 # Logit defense: the attack phase's experiments, and the chains whose root config is their attack phase's.
 _LOGIT_ATTACK = r"logit_defense_(attack_)?(digits|cifar10|imagenet)"
-
-# DARTS family: the search experiments (module ArchitectureSearch) and those whose model is GenotypeClassifier
-# (training a cell; the chains' root config has the default model, nas_train).
-_NAS_SEARCH = r"(amended_)?(pc)?darts_(cifar10|digits|imagenet)|pdarts_stage_\w+"
-_NAS_TRAIN = r"nas_train_\w+|darts_\w+_search_and_train|pdarts_(cifar10|cifar100|digits)(_search_and_train)?"
 
 #: (experiment pattern, old key pattern, new key template): the value moved, unchanged, to another key.
 MOVED: list[tuple[str, str, str]] = [

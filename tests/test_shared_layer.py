@@ -233,3 +233,16 @@ def test_task_name_is_the_experiments_name_unless_set(make_config) -> None:
     restating = [path.name for path in (CONFIG_DIR / "experiment").rglob("*.yaml")
                  if any(line.startswith("task_name:") for line in path.read_text().splitlines())]
     assert not restating
+
+
+def test_a_bad_optimizer_or_scheduler_value_is_named_by_its_key(make_config) -> None:
+    # Partials are called when training starts, outside build(): their argument errors still name the key.
+    from visionsuite.errors import ConfigError
+    from visionsuite.instantiate import build
+
+    module = build(make_config("experiment=classify_digits", "model.optimizer.lr=-1").model, "model")
+    with pytest.raises(ConfigError, match=r"^`model\.optimizer` \(torch\.optim\.sgd\.SGD\): Invalid learning rate"):
+        module.configure_optimizers()
+    module = build(make_config("experiment=mcnl_demo", "model.scheduler.constant_epochs=-1").model, "model")
+    with pytest.raises(ConfigError, match=r"^model\.scheduler\.constant_epochs must be >= 0"):
+        module.configure_optimizers()

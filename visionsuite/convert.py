@@ -1,7 +1,7 @@
 """Write a suite checkpoint from an official one: ``python -m visionsuite.convert <official file> --experiment
 <name> --out <file.ckpt> [key=value ...]``.
 
-The experiment's model is built (with the overrides given after the options, e.g. ``model.genotype=DARTS_V2``),
+The experiment's model is built (with the overrides given after the options, e.g. ``model.net.genotype=DARTS_V2``),
 the official file is converted into it by the method's converter (``visionsuite.official_weights``), and the
 weights are written as a weights-only checkpoint with the suite's format record. ``python run.py
 experiment=<name> mode=test ckpt_path=<file.ckpt>`` evaluates it; ``mode=train ckpt_path=<file.ckpt>`` fine-tunes
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("official", type=Path, help="the official checkpoint or weights file")
     parser.add_argument("--experiment", required=True, help="the experiment whose network the file holds")
     parser.add_argument("--out", required=True, type=Path, help="the suite checkpoint to write (.ckpt)")
-    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. model.genotype=DARTS_V2")
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. model.net.genotype=DARTS_V2")
     args = parser.parse_intermixed_args(argv)  # overrides may follow the options, as the usage line shows
     try:
         written = convert(args.official, args.experiment, args.out, args.overrides)

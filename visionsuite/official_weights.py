@@ -13,7 +13,7 @@ side.
 A converter is a function ``(official key, tensor) -> (suite key, tensor)`` or ``None`` for a key it does not
 know; most are pure renames, some reshape (a 1x1 convolution that the suite holds as a linear layer). A converter
 may also have a method ``advise(key) -> str | None``: given the first unmatched key on either side, it says which
-option fits the file (e.g. ``set model.auxiliary_batchnorm=true``), and the error says that instead of the generic
+option fits the file (e.g. ``set model.net.auxiliary_batchnorm=true``), and the error says that instead of the generic
 advice.
 """
 

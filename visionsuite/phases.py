@@ -9,7 +9,7 @@ takes from earlier phases, and extra overrides::
       train:                           # -> <run dir>/train/
         experiment: nas_train_cifar10
         inputs:
-          model.genotype: search.genotype   # config key <- artifact `genotype` of phase `search`
+          model.net.genotype: search.genotype   # config key <- artifact `genotype` of phase `search`
         overrides: []                  # extra overrides for this phase only
         debug_overrides: []            # extra overrides under any debug=... choice (so its artifacts stay whole)
 

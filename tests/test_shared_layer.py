@@ -246,3 +246,16 @@ def test_a_bad_optimizer_or_scheduler_value_is_named_by_its_key(make_config) -> 
     module = build(make_config("experiment=mcnl_demo", "model.scheduler.constant_epochs=-1").model, "model")
     with pytest.raises(ConfigError, match=r"^model\.scheduler\.constant_epochs must be >= 0"):
         module.configure_optimizers()
+
+
+def test_a_value_that_cannot_be_resolved_names_its_key() -> None:
+    # ${call:...} runs a method's function while Hydra builds the object: its refusal names the key, not a traceback.
+    from omegaconf import OmegaConf
+
+    from visionsuite.errors import ConfigError
+    from visionsuite.instantiate import build
+
+    cfg = OmegaConf.create({"model": {"_target_": "torch.nn.Identity",
+                                      "net": {"_target_": "torch.nn.Identity", "x": "${call:math.sqrt,-1}"}}})
+    with pytest.raises(ConfigError, match=r"^model\.net\.x \(\$\{call:math\.sqrt,-1\}\): math domain error$"):
+        build(cfg.model, "model")

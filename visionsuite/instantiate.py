@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 from visionsuite.errors import ConfigError, VisionSuiteError
 
@@ -26,6 +27,12 @@ def build(node: DictConfig, key: str, **kwargs: Any) -> Any:
         raise ConfigError(f"Config key `{key}` needs a `_target_` (the class to build); got: {node!r}")
     try:
         return instantiate(node, **kwargs)
+    except InterpolationResolutionError as error:
+        cause = error.__cause__ or error.__context__
+        if isinstance(cause, VisionSuiteError):
+            raise cause from None
+        where = _failing_interpolation(node, key) or f"`{key}`"
+        raise ConfigError(f"{where}: {cause if cause is not None else error}") from error
     except InstantiationException as error:
         cause = error.__cause__
         while cause is not None and not isinstance(cause, VisionSuiteError):
@@ -83,6 +90,23 @@ def call_configured(factory: Any, key: str, **kwargs: Any) -> Any:
         arguments = list(getattr(factory, "keywords", {}) or {})
         name = f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', func)}".lstrip(".")
         raise ConfigError(argument_error_message(key, error, arguments, name)) from error
+
+
+def _failing_interpolation(node: DictConfig, key: str) -> str | None:
+    """The dotted key (and its interpolation) under ``node`` whose value cannot be resolved, e.g. a
+    ``${call:...}`` whose function refused its arguments."""
+    for name in node.keys():
+        child = node._get_node(name)
+        if isinstance(child, DictConfig):
+            found = _failing_interpolation(child, f"{key}.{name}")
+            if found:
+                return found
+            continue
+        try:
+            node[name]
+        except InterpolationResolutionError:
+            return f"{key}.{name} ({child._value()})"
+    return None
 
 
 def _unknown_argument_message(error: Exception, node: DictConfig, key: str) -> str | None:

@@ -129,8 +129,8 @@ def stage_layers(progressive: Mapping[str, Any]) -> Any:
 
     The search network's config reads it (``layers: ${call:networks.nas.progressive.stage_layers,
     ${..progressive}}``) so that the stage's depth has one source, the plan. A plan without that entry gets 3 (the
-    smallest search network) here, because an error raised while a config value is resolved cannot name the key:
-    the search module validates the whole plan (:func:`stage_plan`) and its error names what is wrong.
+    smallest search network) here, so that the search module's check of the whole plan (:func:`stage_plan`), which
+    names the key that is wrong (``model.progressive.stage`` or ``.layers``), is what the user reads.
     """
     try:
         stage = progressive["stage"]

@@ -26,6 +26,7 @@ import torch
 from PIL import Image, ImageDraw
 from pytorch_lightning.callbacks import BasePredictionWriter
 
+from callbacks.pictures import class_colour
 from datamodules.detection_transforms import COCO_MEAN, COCO_STD
 from metrics.detection import coco_results
 from networks.detection.decoding import Detections
@@ -35,16 +36,6 @@ log = logging.getLogger(__name__)
 
 VISUALIZATION_DIR = "visualizations"
 PREDICTION_DIR = "predictions"
-
-_PALETTE = (
-    (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230),
-    (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0),
-)  # fmt: skip
-
-
-def class_colour(label: int) -> tuple[int, int, int]:
-    return _PALETTE[int(label) % len(_PALETTE)]
-
 
 def tensor_to_image(
     image: torch.Tensor, mean: Sequence[float], std: Sequence[float], size: Sequence[int] | None = None
@@ -228,5 +219,5 @@ class DetectionPredictionWriter(BasePredictionWriter):
         pl_module.artifacts.update({"predictions": str(folder), "detections": str(detections_path)})
 
 
-__all__ = ["DetectionPictures", "DetectionPredictionWriter", "class_colour", "draw_detections", "draw_prediction",
+__all__ = ["DetectionPictures", "DetectionPredictionWriter", "draw_detections", "draw_prediction",
            "gather_results", "image_grid", "tensor_to_image"]

@@ -19,7 +19,7 @@ import numpy as np
 import pytorch_lightning as pl
 from PIL import Image, ImageDraw
 
-from callbacks.detection import class_colour
+from callbacks.pictures import class_colour
 from visionsuite.io import atomic_write_json
 
 MIN_PANEL_SIDE = 160

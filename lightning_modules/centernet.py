@@ -58,7 +58,7 @@ class CenterNetDetector(SuiteModule):
     Args:
         net: The network, built (a preset of ``networks.detection.centernet``, injected by ``model.net``).
         num_classes: Object classes (80 for COCO); the network's and the dataset's category count.
-        pull_weight, push_weight, offset_weight, focal_alpha, focal_beta: Loss weights (0.1, 0.1, 1; 2, 4).
+        loss: The weights of Eq. 1 and the focal exponents (``model.loss``: pull 0.1, push 0.1, offset 1; 2, 4).
         decoder: :class:`DecoderSettings` values (top_k, flip, scales, soft-NMS...).
         num_visualized: Validation images drawn every validation (0: none).
         draw_score_threshold: Detections below this score are not drawn.
@@ -72,11 +72,7 @@ class CenterNetDetector(SuiteModule):
         self,
         net: CenterNet,
         num_classes: int,
-        pull_weight: float = 0.1,
-        push_weight: float = 0.1,
-        offset_weight: float = 1.0,
-        focal_alpha: float = 2.0,
-        focal_beta: float = 4.0,
+        loss: LossWeights | None = None,
         decoder: Mapping[str, Any] | None = None,
         num_visualized: int = 4,
         draw_score_threshold: float = 0.3,
@@ -90,13 +86,15 @@ class CenterNetDetector(SuiteModule):
             raise ConfigError(f"model.net.num_classes={net.num_classes} but model.num_classes={num_classes}; "
                               "set model.net.num_classes=${model.num_classes}.")
         settings = decoder_settings(decoder)
-        self.save_hyperparameters(ignore=["optimizer", "scheduler", "decoder", "net"])
+        self.save_hyperparameters(ignore=["optimizer", "scheduler", "decoder", "net", "loss"])
         # the network actually trained (its constructor's values), recorded for loggers and checkpoints
         self.hparams.update({key: value for key, value in net.config.items()
                              if key not in ("num_classes", "in_channels")})
         self.hparams["decoder"] = asdict(settings)
+        loss = loss or LossWeights()
+        self.hparams["loss"] = asdict(loss)
         self.net = net
-        self.loss_weights = LossWeights(pull_weight, push_weight, offset_weight, focal_alpha, focal_beta)
+        self.loss_weights = loss
         self.decoder = CenterNetDecoder(settings)
         self.categories: list[dict[str, Any]] | None = None
         self.val_ap = CocoBoxAP()

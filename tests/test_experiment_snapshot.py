@@ -48,6 +48,8 @@ MOVED: list[tuple[str, str, str]] = [
     (_LOGIT_ATTACK, r"model\.logit_dir", "task.logit_dir"),
     ("logit_defense_(defender|evaluate)_.*", r"model\.(num_classes|attack_names|hidden|dropout)", r"model.net.\1"),
     # --- CenterNet
+    (r"centernet.*", r"model\.(pull|push|offset)_weight", r"model.loss.\1"),
+    (r"centernet.*", r"model\.(focal_alpha|focal_beta)", r"model.loss.\1"),
     # --- re-ID (MCNL) and SBIR (SAKE)
     ("sake_.*", r"model\.embedding_dim", "model.heads.embedding_dim"),
     ("sake_.*", r"model\.(sake_lambda|lambda_kd|lambda_sem)", r"model.loss.\1"),
@@ -124,6 +126,8 @@ CHANGED: list[tuple[str, str, str]] = [
     ("logit_defense_evaluate_.*", r"test_after_fit|trainer\.(max_epochs|log_every_n_steps)",
      "the evaluate phase is the defender phase's experiment in mode=test, which uses none of these"),
     # --- CenterNet
+    (r"centernet.*", r"model\.loss\._target_", "the loss weights of Eq. 1 are one injected LossWeights (model.loss), "
+     "so the module takes 10 arguments"),
     # --- re-ID (MCNL) and SBIR (SAKE)
     ("(mcnl|triplet|sake)_.*", r"callbacks\.retrieval_pictures\._target_",
      "the retrieval pictures' callbacks are in callbacks/reid.py and callbacks/sbir.py"),

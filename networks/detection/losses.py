@@ -105,6 +105,11 @@ class LossWeights:
     focal_alpha: float = 2.0
     focal_beta: float = 4.0
 
+    def __post_init__(self) -> None:
+        for name in ("pull", "push", "offset", "focal_alpha", "focal_beta"):
+            if float(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
 
 def centernet_loss(
     stack_outputs: Sequence[Mapping[str, torch.Tensor]],

@@ -16,7 +16,7 @@ mkdir -p "$RESULTS"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 HYDRA_FULL_ERROR=1
 
 QUIET="logger=csv ~callbacks.progress_bar ~callbacks.model_summary paths.data_dir=$WORK/data"
-LOOPS="trainer.max_epochs=2 ++trainer.limit_train_batches=4 +trainer.limit_val_batches=2 +trainer.limit_test_batches=2"
+LOOPS="trainer.max_epochs=2 trainer.limit_train_batches=4 trainer.limit_val_batches=2 trainer.limit_test_batches=2"
 SEARCH="trainer=gpu trainer.precision=bf16-mixed model.arch_step.warmup_epochs=0 $LOOPS"
 
 # name|overrides (each run gets its own folder)

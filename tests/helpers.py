@@ -21,7 +21,7 @@ CONFIG_DIR = REPO_ROOT / "conf"
 SMALL = [
     "logger=csv",
     "trainer.accelerator=cpu",
-    "++trainer.enable_progress_bar=false",
+    "trainer.enable_progress_bar=false",
     "~callbacks.progress_bar",
     "~callbacks.model_summary",
 ]

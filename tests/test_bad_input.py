@@ -13,8 +13,8 @@ from visionsuite.errors import ConfigError, DatasetError
 from visionsuite.pipeline import run_job
 
 CIFAR_TINY = ["experiment=nas_train_cifar10", "model.net.init_channels=4", "model.net.layers=3", "data.batch_size=8",
-              "data.num_workers=0", "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
-              "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1"]
+              "data.num_workers=0", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+              "trainer.limit_val_batches=1", "trainer.limit_test_batches=1"]
 
 
 def test_missing_data_folder_names_it_and_how_to_get_the_data(make_config, tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ def test_imagenet_in_the_imagefolder_layout_trains(make_config, tmp_path: Path) 
         "experiment=nas_train_imagenet", "data.num_classes=3", "model.num_classes=3", "data.image_size=64",
         "+data.resize_size=72", "data.batch_size=4", "data.num_workers=0", "model.net.init_channels=4",
         "model.net.layers=3", "model.auxiliary_weight=0", "model.input_size=64", "trainer.max_epochs=1",
-        "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1"))
+        "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1"))
     assert "test/acc1" in result["metrics"]
 
 
@@ -104,4 +104,4 @@ def test_a_setting_lightning_refuses_becomes_a_config_error(make_config) -> None
     # Trainer-level gradient clipping cannot be combined with the search's manual optimization.
     with pytest.raises(ConfigError, match="Lightning refused"):
         run_job(make_config("experiment=darts_digits", "model.net.init_channels=4", "model.net.layers=3",
-                            "+trainer.gradient_clip_val=5.0", "trainer.max_epochs=1", "+trainer.limit_train_batches=1"))
+                            "trainer.gradient_clip_val=5.0", "trainer.max_epochs=1", "trainer.limit_train_batches=1"))

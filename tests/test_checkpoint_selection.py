@@ -20,7 +20,7 @@ TINY_CIFAR = [
     "data.num_workers=0",
     "data.pin_memory=false",
     "trainer.max_epochs=2",
-    "+trainer.limit_train_batches=2",
+    "trainer.limit_train_batches=2",
 ]
 
 

@@ -19,8 +19,8 @@ def result_files(root: Path) -> list[Path]:
 
 def test_default_job_runs_and_prints_a_summary(tmp_path: Path) -> None:
     # The default job (P-DARTS search in three stages, then training the found cell), shrunk to seconds.
-    completed = run_cli("trainer.max_epochs=1", "++trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
-                        "+trainer.limit_test_batches=1", "logger=csv", "model.net.init_channels=4", cwd=tmp_path,
+    completed = run_cli("trainer.max_epochs=1", "++trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+                        "trainer.limit_test_batches=1", "logger=csv", "model.net.init_channels=4", cwd=tmp_path,
                         env={"OMP_NUM_THREADS": "1"})
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "run finished" in completed.stderr and "test/acc1" in completed.stderr

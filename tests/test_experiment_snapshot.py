@@ -116,7 +116,7 @@ CHANGED: list[tuple[str, str, str]] = [
     (_LOGIT_ATTACK, r"task\.(_target_|_partial_)|test_after_fit|trainer\.(min_epochs|max_epochs|log_every_n_steps|num_sanity_val_steps)",
      "the attack phase is a task running Lightning's predict loop (networks/defense/tasks.py), not a one-epoch fit"),
     ("logit_defense_(digits|cifar10|imagenet)", r"phases\.attack\.debug_overrides", "the attack walks its shards in the "
-     "predict loop (++trainer.limit_predict_batches=1.0); C&W at 10 iterations for every dataset (digits: already 10)"),
+     "predict loop (trainer.limit_predict_batches=1.0); C&W at 10 iterations for every dataset (digits: already 10)"),
     ("logit_defense_(digits|cifar10|imagenet)", r"logit_defense\.(data|classifier_artifact)", "new keys of the chain "
      "template conf/experiment/logit_defense/chain.yaml: the phases' dataset and the classifier artifact defended"),
     ("logit_defense_(defender|evaluate)_.*", r"model\.(logit_dir|net\._target_)", "the defenders are model.net "
@@ -147,6 +147,20 @@ CHANGED: list[tuple[str, str, str]] = [
 ]
 
 
+#: Keys new in every experiment at these values: conf/trainer/default.yaml lists the Trainer arguments users commonly
+#: set at Lightning's defaults (so `trainer.<key>=` works without `+`). A key an experiment had keeps its value.
+ADDED_AT_DEFAULT: dict[str, object] = {
+    "trainer.strategy": "auto", "trainer.min_steps": None, "trainer.max_steps": -1, "trainer.max_time": None,
+    **{f"trainer.limit_{loop}_batches": None for loop in ("train", "val", "test", "predict")},
+    "trainer.overfit_batches": 0.0, "trainer.fast_dev_run": False, "trainer.val_check_interval": None,
+    "trainer.num_sanity_val_steps": None, "trainer.accumulate_grad_batches": 1, "trainer.gradient_clip_val": None,
+    "trainer.gradient_clip_algorithm": None, "trainer.enable_progress_bar": None,
+    "trainer.enable_model_summary": None, "trainer.profiler": None, "trainer.detect_anomaly": False,
+    "trainer.benchmark": None, "trainer.sync_batchnorm": False, "trainer.use_distributed_sampler": True,
+    "trainer.reload_dataloaders_every_n_epochs": 0,
+}
+
+
 def _expected() -> dict[str, dict]:
     return json.loads(SNAPSHOT.read_text())
 
@@ -172,7 +186,8 @@ def test_every_experiment_composes_to_its_snapshot(experiment: str) -> None:
     before = _expected()[experiment]
     after = flat_values(composed(experiment))
     expected = {_moved(experiment, key): value for key, value in before.items() if not _changed(experiment, key)}
-    actual = {key: value for key, value in after.items() if not _changed(experiment, key)}
+    actual = {key: value for key, value in after.items() if not _changed(experiment, key)
+              and not (key not in expected and key in ADDED_AT_DEFAULT and ADDED_AT_DEFAULT[key] == value)}
     differences = [f"{key}: {expected.get(key, '<absent>')!r} -> {actual.get(key, '<absent>')!r}"
                    for key in sorted(set(expected) | set(actual)) if expected.get(key, "<absent>") != actual.get(key, "<absent>")]
     assert not differences, f"{experiment}: " + "; ".join(differences[:20])

@@ -82,12 +82,12 @@ def test_debug_fast_reaches_the_phases_of_a_chain(make_config) -> None:
     assert list(plan.configs) == ["stage1", "stage2", "stage3", "train"]
     for config in plan.configs.values():
         assert config.trainer.limit_train_batches == 1 and config.trainer.max_epochs == 1
-        assert "fast_dev_run" not in config.trainer  # checkpoints and loggers stay on: artifacts are written
+        assert config.trainer.fast_dev_run is False  # checkpoints and loggers stay on: artifacts are written
     assert not plan.skipped
 
 
 def test_a_key_a_group_choice_brings_reaches_the_phases(make_config) -> None:
-    """``debug=limit trainer.limit_train_batches=5``: the key exists once debug=limit is chosen, in every phase."""
+    """``debug=limit trainer.limit_train_batches=5``: the command line wins over the group's value, in every phase."""
     plan = plan_overrides(make_config("experiment=pfs_digits"), ["debug=limit", "trainer.limit_train_batches=5"])
     assert [config.trainer.limit_train_batches for config in plan.configs.values()] == [5, 5, 5]
     assert not plan.skipped
@@ -95,12 +95,12 @@ def test_a_key_a_group_choice_brings_reaches_the_phases(make_config) -> None:
 
 def test_plus_overrides_reach_the_phases_that_have_or_take_the_key(make_config) -> None:
     """``++model.compile`` reaches the P-DARTS stages (their module takes it), not the training phase (a warning);
-    ``++`` / ``+`` trainer keys every phase (Lightning's Trainer takes them)."""
+    a ``+`` trainer key every phase (Lightning's Trainer takes it)."""
     plan = plan_overrides(make_config("experiment=pdarts_digits_search_and_train"),
-                          ["++model.compile=aot_eager", "++trainer.limit_train_batches=2", "+trainer.limit_val_batches=1"])
+                          ["++model.compile=aot_eager", "+trainer.inference_mode=false", "trainer.limit_val_batches=1"])
     assert plan.configs["stage2"].model.compile == "aot_eager" and "compile" not in plan.configs["train"].model
     for config in plan.configs.values():
-        assert (config.trainer.limit_train_batches, config.trainer.limit_val_batches) == (2, 1)
+        assert (config.trainer.inference_mode, config.trainer.limit_val_batches) == (False, 1)
     [warning] = plan.warnings()
     assert "`++model.compile=aot_eager` skips phase train" in warning and "stage1, stage2, stage3" in warning
 

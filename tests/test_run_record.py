@@ -1,4 +1,4 @@
-"""Every run a faithful record (issue 12), in process with CSV logging: resumed history, short runs, checkpoints.
+"""Every run a faithful record, in process with CSV logging: resumed history, short runs, checkpoints.
 
 The command-line behaviour (exit codes, Ctrl-C, finished runs, run.log, typos) is in test_run_record_cli.py, and
 W&B (offline) in test_run_record_wandb.py.
@@ -78,7 +78,7 @@ def test_a_step_run_shorter_than_the_validation_interval_validates_and_leaves_ch
 
 
 def test_last_checkpoint_is_written_when_fitting_ends_between_validations(make_config, tmp_path: Path) -> None:
-    cfg = make_config(*QUICK, "trainer.max_epochs=-1", "+trainer.max_steps=4", "+trainer.val_check_interval=3",
+    cfg = make_config(*QUICK, "trainer.max_epochs=-1", "trainer.max_steps=4", "trainer.val_check_interval=3",
                       "trainer.check_val_every_n_epoch=null", "trainer.min_epochs=null")
     run_job(cfg)
     last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
@@ -89,6 +89,13 @@ def test_last_checkpoint_is_written_when_fitting_ends_between_validations(make_c
 def test_an_epoch_run_shorter_than_check_val_every_n_epoch_validates_at_its_end(make_config) -> None:
     result = run_job(make_config(*QUICK, "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=5"))
     assert "val/acc1" in result["metrics"]
+
+
+def test_a_step_run_shorter_than_its_first_epoch_validates_at_its_last_step(make_config, tmp_path: Path) -> None:
+    """``trainer.max_steps=2`` on an epoch-based schedule (3 batches an epoch here) validates once, at step 2."""
+    result = run_job(make_config(*QUICK, "trainer.max_steps=2"))
+    assert "val/acc1" in result["metrics"]
+    assert [row["step"] for row in metrics_rows(tmp_path / "run") if "val/acc1" in row] == [1.0]
 
 
 def test_optimized_metric_is_required_only_under_an_optimizing_sweeper(make_config, monkeypatch,

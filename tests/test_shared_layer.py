@@ -138,7 +138,7 @@ def test_second_order_refuses_a_weight_optimizer_it_cannot_replay() -> None:
 def test_second_order_with_adam_stops_with_the_key_before_training(make_config, tmp_path: Path) -> None:
     cfg = make_config("experiment=darts_digits", "model.arch_step.gradient=second_order",
                       "model.weight_optimizer._target_=torch.optim.Adam", "~model.weight_optimizer.momentum",
-                      "model.net.init_channels=4", "model.net.layers=3", "+trainer.limit_train_batches=1")
+                      "model.net.init_channels=4", "model.net.layers=3", "trainer.limit_train_batches=1")
     with pytest.raises(ConfigError, match="^model.arch_step.gradient=second_order cannot use model.weight_optimizer: "
                                           "the weight optimizer is torch.optim.adam.Adam"):
         run_job(cfg)

@@ -17,9 +17,9 @@ TINY = [
     "model.net.init_channels=4",
     "model.net.layers=3",
     "data.batch_size=16",
-    "+trainer.limit_train_batches=3",
-    "+trainer.limit_val_batches=2",
-    "+trainer.limit_test_batches=2",
+    "trainer.limit_train_batches=3",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
 ]
 
 

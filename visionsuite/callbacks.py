@@ -79,25 +79,50 @@ class LastCheckpoint(ModelCheckpoint):
 
 
 class ValidateShortRuns(pl.Callback):
-    """Validates once at the end of a run shorter than one validation interval.
+    """Validates once at the end of a run that would otherwise end before its first validation.
 
-    ``trainer.max_steps`` below ``val_check_interval`` (step-based runs) or ``trainer.max_epochs`` below
-    ``check_val_every_n_epoch`` would otherwise end without any validation: no metric to select or report, no
-    best checkpoint. The interval is shortened to the run's length, so the last step (epoch) validates.
+    ``trainer.max_steps`` shorter than the validation interval (``val_check_interval``, or the epoch of an
+    epoch-based run: ``trainer.max_steps=2`` on a 250-epoch ImageNet schedule), or ``trainer.max_epochs`` below
+    ``check_val_every_n_epoch``, would end without any validation: no metric to select or report, no best
+    checkpoint. The interval is shortened to the run's length, so its last step (epoch) validates.
     """
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        max_steps, interval = trainer.max_steps, trainer.val_check_batch
-        if (trainer.check_val_every_n_epoch is None and max_steps is not None and max_steps > 0
-                and isinstance(interval, int) and max_steps < interval):
-            trainer.val_check_batch = max_steps * trainer.accumulate_grad_batches
-            log.info("max_steps=%d is shorter than the validation interval (%d): validating at step %d.",
-                     max_steps, interval, max_steps)
+        if trainer.limit_val_batches == 0:
+            return
+        self._validate_at_max_steps(trainer)
         every, max_epochs = trainer.check_val_every_n_epoch, trainer.max_epochs
         if every is not None and max_epochs is not None and 0 < max_epochs < every:
             trainer.check_val_every_n_epoch = max_epochs
             log.info("max_epochs=%d is shorter than check_val_every_n_epoch=%d: validating after epoch %d.",
                      max_epochs, every, max_epochs)
+
+    @staticmethod
+    def _validate_at_max_steps(trainer: pl.Trainer) -> None:
+        """A run of ``max_steps`` that ends before its first validation validates at its last step: a step-based
+        run (``check_val_every_n_epoch=null``) whose interval is longer than the run, or an epoch-based run that
+        ends inside its first epoch without a validation in it."""
+        max_steps, interval, every = trainer.max_steps, trainer.val_check_batch, trainer.check_val_every_n_epoch
+        if max_steps is None or max_steps <= 0 or trainer.global_step >= max_steps:
+            return
+        if every is None:  # validation every `interval` batches counted over the whole run
+            last_batch = max_steps * trainer.accumulate_grad_batches
+            if isinstance(interval, int) and interval > last_batch:
+                trainer.val_check_batch = last_batch
+                log.info("max_steps=%d is shorter than the validation interval (%d batches): validating at step %d.",
+                         max_steps, interval, max_steps)
+            return
+        last_batch = (max_steps - trainer.global_step) * trainer.accumulate_grad_batches  # within this epoch
+        epoch_batches = trainer.num_training_batches
+        if isinstance(epoch_batches, int) and last_batch >= epoch_batches:
+            return  # the run reaches the end of its epoch, which validates as scheduled
+        validates_in_this_epoch = ((trainer.current_epoch + 1) % every == 0
+                                   and isinstance(interval, int) and interval <= last_batch)
+        if not validates_in_this_epoch:
+            trainer.val_check_batch = last_batch
+            trainer.check_val_every_n_epoch = 1
+            log.info("max_steps=%d ends inside the epoch, before its validation: validating at step %d.",
+                     max_steps, max_steps)
 
 
 # Checkpoints are loaded with torch.load(weights_only=True): keep only tensors and plain Python values.

@@ -22,7 +22,7 @@ Rules:
 - Command-line overrides reach the phases as if typed for each phase (:func:`plan_overrides`): a group choice
   (``debug=fast``, ``trainer=ddp_cpu``, ``logger=csv``, ``model/backbone=resnet56``) every phase that has the
   group; ``key=value`` every phase whose config has the key; ``+key=value`` / ``++key=value`` every phase that has
-  the key or whose object has a parameter of that name (``++trainer.limit_train_batches=2``: every phase).
+  the key or whose object has a parameter of that name (``+trainer.inference_mode=false``: every phase).
   An override that reaches no phase stops the chain before anything runs; one that skips some phases is listed
   once as a warning. Per-phase overrides go in ``phases.<name>.overrides``.
 - ``debug=fast`` (one batch of every loop, checkpoints and logs kept) reaches every phase, so every phase writes its
@@ -60,7 +60,8 @@ ROOT_CONFIG = "run"
 _CHAIN_ONLY_KEYS = ("experiment", "resume", "phases", "hydra", "mode", "ckpt_path", "ckpt_format", "task_name")
 _CHAIN_ONLY_EXACT = ("paths.output_dir",)
 _PHASE_KEYS = {"experiment", "inputs", "overrides", "debug_overrides", "use", "use_artifact"}
-# What mode=show_phases lists of each phase's trainer: the settings debug=... and trainer=... change.
+# What mode=show_phases lists of each phase's trainer: the settings debug=... and trainer=... change (those at
+# Lightning's "off" default, None / False / max_steps=-1, are left out).
 _SHOWN_TRAINER_KEYS = ("accelerator", "devices", "strategy", "precision", "max_epochs", "max_steps",
                        "limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches",
                        "val_check_interval", "check_val_every_n_epoch", "num_sanity_val_steps", "fast_dev_run",
@@ -189,7 +190,7 @@ def plan_overrides(cfg: DictConfig, overrides: list[str] | None = None) -> Overr
       reaches every phase whose config has that group (``debug`` and the other groups of ``conf/run.yaml``: all).
     * ``key=value`` and ``~key`` reach every phase whose config has ``key``.
     * ``+key=value`` and ``++key=value`` reach every phase that has ``key`` or can take it: a new key under a node
-      with a ``_target_`` is taken when the target has a parameter of that name (``++trainer.limit_train_batches=2``:
+      with a ``_target_`` is taken when the target has a parameter of that name (``+trainer.inference_mode=false``:
       every phase; ``++model.compile=...``: the phases whose module has ``compile``; ``**kwargs`` do not count),
       under a plain node always.
     * An override the chain's ``phases`` read (``stage_experiment=...`` of the P-DARTS chains) reaches the chain.
@@ -251,7 +252,7 @@ def _overrides_reaching(name: str, base: list[str], own: tuple[DictConfig, dict[
 
     A group choice reaches a phase whose config has that group (``+group=option`` adds it: every phase); the other
     overrides are judged on the phase composed with the group choices that reach it, since a choice brings keys
-    and groups (``debug=limit`` brings ``trainer.limit_train_batches``, ``model=classifier`` ``model/backbone``).
+    and groups (``model=classifier`` brings ``model/backbone``).
     """
     def reached(config: DictConfig, choices: dict[str, Any]) -> list[str]:
         return [override for override in overrides
@@ -490,6 +491,8 @@ def _settings_line(phase_cfg: DictConfig, choices: dict[str, Any], inherited: li
             value = OmegaConf.select(trainer, key)
         except Exception:  # noqa: BLE001 (an interpolation of an artifact not written yet)
             value = node._value()
+        if value is None or value is False or (key == "max_steps" and value == -1):
+            continue
         settings.append(f"{key}={value}")
     given = ", ".join(inherited) if inherited else "none"
     extra = f"\n#   debug_overrides of this phase: {', '.join(debug)}" if debug else ""

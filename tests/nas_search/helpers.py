@@ -20,15 +20,15 @@ TINY_SEARCH = [
     "data.image_size=8",
     "data.batch_size=16",
     "model.draw_every_n_epochs=0",
-    "+trainer.limit_train_batches=3",
-    "+trainer.limit_val_batches=2",
-    "+trainer.limit_test_batches=1",
+    "trainer.limit_train_batches=3",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=1",
 ]
 
 # The P-DARTS demo chain at test scale: 2 epochs per stage (the first without architecture updates), 2 batches.
 TINY_CHAIN = ["experiment=pdarts_digits", "model.net.init_channels=4", "data.image_size=8", "data.batch_size=16",
-              "trainer.max_epochs=2", "++trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
-              "+trainer.limit_test_batches=1", "test_after_fit=false"]
+              "trainer.max_epochs=2", "++trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+              "trainer.limit_test_batches=1", "test_after_fit=false"]
 
 
 def tiny_network(seed: int = 0, candidate_ops=None, C: int = 4, classes: int = 3) -> SearchNetwork:

@@ -151,8 +151,8 @@ def test_search_then_train_chain(make_config, tmp_path: Path) -> None:
     result = run(make_config("experiment=darts_digits_search_and_train", "model.net.init_channels=4", "model.net.layers=3",
                              "data.batch_size=16", "trainer.max_epochs=1",
                              "phases.search.overrides=['model.draw_every_n_epochs=0']",
-                             "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
-                             "+trainer.limit_test_batches=1"))
+                             "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+                             "trainer.limit_test_batches=1"))
     run_dir = tmp_path / "run"
     searched = load_genotype_json(run_dir / "search" / "genotype.json")
     train_config = (run_dir / "train" / "config.yaml").read_text()

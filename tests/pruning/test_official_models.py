@@ -240,8 +240,8 @@ def test_an_official_list_trains_like_a_structure_json(make_config, tmp_path: Pa
     cfg = _write_cfg(tmp_path / "channel-8-sparsity-0.20" / "pruned_cfg-0.50.pkl", [2, 3, 4, 5, 6, 7, 8, 9, 10])
     result = run(make_config("experiment=pfs_digits_retrain", "model/backbone=resnet20",
                              f"model.net.structure={cfg}", "retrain_epochs=1", "data.batch_size=16",
-                             "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
-                             "+trainer.limit_test_batches=1"))
+                             "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
+                             "trainer.limit_test_batches=1"))
     checkpoint = torch.load(result["artifacts"]["last_checkpoint"], map_location="cpu", weights_only=False)
     assert checkpoint["global_step"] == 2  # Scratch-B: int(1 / (1 - 0.5)) epochs of one batch
     state = checkpoint["state_dict"]

@@ -17,9 +17,9 @@ from visionsuite.pipeline import run
 TINY = [
     "data.batch_size=16",
     "trainer.max_epochs=1",
-    "+trainer.limit_train_batches=2",
-    "+trainer.limit_val_batches=1",
-    "+trainer.limit_test_batches=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
 ]
 
 
@@ -53,8 +53,8 @@ def test_gate_selection_ranks_validations_inside_one_pass(make_config, tmp_path:
     """ImageNet's single pass validates every 500 steps: with no validation at <= r non-zero gates (r tiny here),
     the kept gates are the latest validated ones, not the first of the epoch (the official fallback: the last)."""
     result = run(make_config("experiment=pfs_digits_learn", "data.batch_size=16", "trainer.max_epochs=1",
-                             "+trainer.limit_train_batches=6", "++trainer.val_check_interval=2",
-                             "+trainer.limit_val_batches=1", "model.sparsity_level=0.01"))
+                             "trainer.limit_train_batches=6", "++trainer.val_check_interval=2",
+                             "trainer.limit_val_batches=1", "model.sparsity_level=0.01"))
     best = torch.load(result["artifacts"]["best_checkpoint"], map_location="cpu", weights_only=False)
     assert best["global_step"] == 6
     rows = (tmp_path / "run" / "csv" / "metrics.csv").read_text().splitlines()

@@ -14,7 +14,7 @@ from tests.helpers import run_cli
 
 QUIET = ["logger=csv", "~callbacks.progress_bar", "~callbacks.model_summary"]
 TINY = ["data.sketches_per_class=6", "data.photos_per_class=6", "trainer.max_epochs=1",
-        "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1"]
+        "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from datamodules.writers import write_cifar10, write_cifar100, write_image_folder
+from datamodules.writers.paper import write_paper_data
 from tests.helpers import CONFIG_DIR, compose_config, run_cli
 from visionsuite.phases import plan_overrides
 from visionsuite.pipeline import optimized_metric, run
@@ -172,19 +172,12 @@ def test_debug_fast_on_a_chain_from_the_command_line(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ paper scale
 @pytest.fixture(scope="module")
 def paper_data(tmp_path_factory: pytest.TempPathFactory):
-    """``paper_data(chain)``: a data folder holding tiny CIFAR-10 and CIFAR-100 (python pickles), and for an
-    ImageNet chain ImageNet (1000 class folders of JPEGs, two training images per class), in the real layouts."""
+    """``paper_data(chain)``: a data folder holding the chain's tiny dataset in its real layout
+    (``datamodules/writers/paper.py``: CIFAR pickles, ImageNet's 1000 class folders of JPEGs, ...)."""
     root = tmp_path_factory.mktemp("data")
-    write_cifar10(root, num_train=20, num_test=10)
-    write_cifar100(root, num_train=200, num_test=100)
 
     def for_chain(chain: str) -> Path:
-        if "imagenet" in chain and not (root / "imagenet").is_dir():
-            write_image_folder(root / "imagenet", splits=("train",), num_classes=1000, images_per_class=2,
-                               image_size=8)
-            write_image_folder(root / "imagenet", splits=("val",), num_classes=1000, images_per_class=1,
-                               image_size=8)
-        return root
+        return write_paper_data(NEEDS_A_CHECKPOINT.get(chain, chain), root)
 
     return for_chain
 

@@ -164,6 +164,7 @@ def write_sketch_photo_dataset(
     unseen_classes: Sequence[str] | None = None,
     write_mask: bool = False,
     official_zero_lists: Sequence[str] | None = None,
+    drawn_shapes: Sequence[str] | None = None,
 ) -> Path:
     """Write a sketch/photo dataset of shape classes into ``root`` (deterministic given ``seed``).
 
@@ -179,8 +180,11 @@ def write_sketch_photo_dataset(
             its split (:func:`write_official_zero_lists`), without ``unseen_classes.txt``.
         write_mask: also write ``semantic_mask.npy``: rows = sorted ``class_names``, columns = the seen classes
             (sorted), i.e. the demo teacher's classes (see :func:`taxonomy_mask`).
+        drawn_shapes: the shape drawn for each class of ``class_names`` (default: the class name itself), so that
+            a dataset can have as many classes as a benchmark (Sketchy's 125) under any names.
     """
     root = Path(root)
+    shapes = list(class_names if drawn_shapes is None else drawn_shapes)
     for index, name in enumerate(class_names):
         for domain, count, render, extension in ((sketch_dir, sketches_per_class, render_sketch, ".png"),
                                                  (photo_dir, photos_per_class, render_photo, ".jpg")):
@@ -188,7 +192,7 @@ def write_sketch_photo_dataset(
             folder.mkdir(parents=True, exist_ok=True)
             rng = np.random.default_rng([seed, index, 0 if extension == ".png" else 1])
             for k in range(count):
-                image = render(name, rng, image_size)
+                image = render(shapes[index], rng, image_size)
                 image.save(folder / f"{name}_{k}{extension}", **({"quality": 90} if extension == ".jpg" else {}))
     if unseen_classes is not None:
         (root / "zeroshot").mkdir(parents=True, exist_ok=True)

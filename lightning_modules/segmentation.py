@@ -1,11 +1,12 @@
 """Training and evaluation of volumetric segmentation networks: the thickened 2D network (Yu et al.,
-arXiv:1904.01150), the plain 2D network it improves on and a 3D U-Net baseline.
+arXiv:1904.01150), the plain 2D network it improves on and the MONAI 3D baselines (UNet, DynUNet).
 
-* Training: Dice + cross-entropy (``dice_weight``, ``ce_weight``) on random slice stacks (2D networks: the
-  label of the centre slice) or 3D patches (``datamodules.volumes.samples``).
+* Training: the injected ``loss`` (MONAI's ``DiceCELoss``: Dice over the foreground classes and the batch +
+  cross-entropy) on random slice stacks (2D networks: the label of the centre slice) or 3D patches
+  (``datamodules.volumes.samples``).
 * Validation / test: every case is segmented whole by the ``inference`` object
   (``networks.segmentation.inference.VolumeInferer``: slice by slice in batches along its ``axes``, probabilities
-  averaged over axes; sliding windows for 3D), brought back to the label file's grid, and scored by Dice per
+  averaged over axes; MONAI's sliding windows for 3D), brought back to the label file's grid, and scored by Dice per
   class per case (``metrics.segmentation.CaseDice``): ``{val,test}/dice_<class>`` and
   ``{val,test}/dice_mean``; the test also logs ``test/dice/<case>/<class>`` (the per-case table of
   ``result.json``). A few slices (label and prediction overlaid) are kept at each validation for
@@ -22,13 +23,13 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from monai.losses import DiceCELoss
 from torch import nn
 
 from callbacks.segmentation import SegmentationOutputs, most_foreground_slice
 from datamodules.volumes.preprocessing import resample
 from metrics.segmentation import CaseDice
 from networks.segmentation.inference import VolumeInferer
-from networks.segmentation.losses import DiceCrossEntropyLoss
 from visionsuite.errors import ConfigError
 from visionsuite.module import OptimizerFactory, SchedulerFactory, SuiteModule, ensure_finite, plain
 
@@ -37,10 +38,11 @@ class VolumeSegmenter(SuiteModule):
     """A segmentation network trained on slice stacks or patches and evaluated on whole volumes.
 
     Args:
-        net: The network (``input_kind`` ``slices``: ``ThickenedUNet2D``; ``volume``: ``UNet3D``).
+        net: The network (``input_kind`` ``slices``: ``ThickenedUNet2D``; ``volume``: ``UNet3D``, ``DynUNet3D``).
         num_classes: Classes including background (the dataset's).
+        loss: MONAI's ``DiceCELoss`` on logits and ``(B, 1, *spatial)`` class indices (its Dice and cross-entropy
+            terms are logged apart).
         class_names: Names in class order, used in metric names (default: the datamodule's, else class_<i>).
-        dice_weight, ce_weight: Weights of the soft Dice and cross-entropy losses.
         inference: Whole-volume inference (axes, slices per forward pass, 3D windows); default settings if None.
         num_visualized: Validation cases drawn each validation.
         num_predicted_slices: Slices drawn per volume in ``mode=predict``.
@@ -48,8 +50,16 @@ class VolumeSegmenter(SuiteModule):
         optimizer, scheduler, scheduler_interval: See :class:`SuiteModule`.
     """
 
-    def __init__(self, net: nn.Module, num_classes: int, class_names: Sequence[str] | None = None,
-                 dice_weight: float = 1.0, ce_weight: float = 1.0, inference: VolumeInferer | None = None,
+    #: Parameter layout of the checkpoints (``visionsuite.checkpoint_files``): a checkpoint of another format
+    #: stops with one message instead of a state-dict key mismatch.
+    CHECKPOINT_FORMAT = 2
+    CHECKPOINT_FORMAT_CHANGES = {
+        2: "the 3D U-Net baseline is MONAI's UNet (net.model.*, residual units) instead of the suite's own "
+           "(net.encoder.* / net.decoder.*), 2026-12-06",
+    }
+
+    def __init__(self, net: nn.Module, num_classes: int, loss: DiceCELoss, class_names: Sequence[str] | None = None,
+                 inference: VolumeInferer | None = None,
                  num_visualized: int = 2, num_predicted_slices: int = 3, input_size: int = 96,
                  optimizer: OptimizerFactory | None = None, scheduler: SchedulerFactory | None = None,
                  scheduler_interval: str = "epoch") -> None:
@@ -58,11 +68,11 @@ class VolumeSegmenter(SuiteModule):
             raise ConfigError(f"model.net.num_classes={net.num_classes} but model.num_classes={num_classes}.")
         if getattr(net, "input_kind", None) not in ("slices", "volume"):
             raise ConfigError(f"model.net ({type(net).__name__}) must have input_kind slices or volume.")
-        self.save_hyperparameters(ignore=["net", "inference", "optimizer", "scheduler"])
+        self.save_hyperparameters(ignore=["net", "loss", "inference", "optimizer", "scheduler"])
         self.hparams["class_names"] = plain(class_names)
         self.net = net
         self.inference = inference or VolumeInferer()
-        self.loss = DiceCrossEntropyLoss(dice_weight, ce_weight)
+        self.loss = loss
         self.val_dice, self.test_dice = CaseDice(num_classes), CaseDice(num_classes)
         self.case_ids: dict[int, str] = {}
         self.overlays: list[dict[str, Any]] = []
@@ -110,13 +120,15 @@ class VolumeSegmenter(SuiteModule):
         if logits.shape[2:] != batch["label"].shape[1:]:
             raise ConfigError(f"The network outputs {tuple(logits.shape[2:])} maps for {tuple(batch['label'].shape[1:])} "
                               f"labels: data.crop_size / data.patch_size must be multiples of {self.net.divisor}.")
-        parts = self.loss(logits, batch["label"])
-        ensure_finite(parts["loss"], "training loss", self.current_epoch, self.global_step)
+        logits, target = logits.float(), batch["label"][:, None].long()
+        loss = self.loss(logits, target)
+        ensure_finite(loss, "training loss", self.current_epoch, self.global_step)
         size = len(batch["image"])
-        self.log("train/loss", parts["loss"], prog_bar=True, on_step=True, on_epoch=True, batch_size=size)
-        self.log_dict({"train/dice_loss": parts["dice_loss"], "train/ce_loss": parts["ce_loss"]}, on_step=False,
-                      on_epoch=True, batch_size=size)
-        return parts["loss"]
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=size)
+        with torch.no_grad():  # the two terms DiceCELoss weighs (lambda_dice, lambda_ce), for the curves
+            terms = {"train/dice_loss": self.loss.dice(logits, target), "train/ce_loss": self.loss.ce(logits, target)}
+        self.log_dict(terms, on_step=False, on_epoch=True, batch_size=size)
+        return loss
 
     # --------------------------------------------------------------------------------- validation / test
     def on_validation_epoch_start(self) -> None:

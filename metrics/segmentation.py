@@ -2,26 +2,26 @@
 
 ``Dice_c = 2 |P_c ∩ G_c| / (|P_c| + |G_c|)`` for each foreground class ``c`` of one case (the whole volume, on
 the label file's grid). A class absent from both the prediction and the label of a case has no Dice there (NaN)
-and is left out of that class's mean over cases.
+and is left out of that class's mean over cases; a class predicted but absent from the label scores 0
+(torchmetrics' ``dice_score``; MONAI's ``DiceMetric(ignore_empty=True)`` would skip that case instead, hiding
+false positives).
 """
 
 from __future__ import annotations
 
 import torch
 from torchmetrics import Metric
+from torchmetrics.functional.segmentation import dice_score
 
 
 def dice_per_class(prediction: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Dice of classes ``1 .. num_classes - 1`` between two label volumes of class indices (NaN: both empty)."""
-    prediction, target = prediction.reshape(-1).long(), target.reshape(-1).long()
-    scores = []
-    for value in range(1, num_classes):
-        predicted, expected = prediction == value, target == value
-        denominator = predicted.sum() + expected.sum()
-        intersection = (predicted & expected).sum()
-        scores.append((2.0 * intersection / denominator).double() if denominator > 0 else
-                      torch.tensor(float("nan"), dtype=torch.float64, device=prediction.device))
-    return torch.stack(scores)
+    """Dice of classes ``1 .. num_classes - 1`` between two label volumes of class indices (NaN: both empty):
+    torchmetrics' ``dice_score``, whose empty-class convention is this one."""
+    classes = torch.arange(num_classes, device=prediction.device).view(1, -1, 1)
+    masks = [volume.reshape(1, 1, -1).long() == classes for volume in (prediction, target)]  # bool one-hot: lean
+    scores = dice_score(*masks, num_classes=num_classes, include_background=False, average="none",
+                        input_format="one-hot")
+    return scores.reshape(-1).double()
 
 
 class CaseDice(Metric):

@@ -58,6 +58,8 @@ MOVED: list[tuple[str, str, str]] = [
     ("(thickened2d|plain2d|unet3d)_.*", r"model\.inference_(axes|batch_size)", r"model.inference.\1"),
     ("(thickened2d|plain2d|unet3d)_.*", r"model\.patch_size", "model.inference.patch_size"),
     ("(thickened2d|plain2d|unet3d)_.*", r"model\.window_overlap", "model.inference.overlap"),
+    ("(thickened2d|plain2d|unet3d)_.*", r"model\.dice_weight", "model.loss.lambda_dice"),
+    ("(thickened2d|plain2d|unet3d)_.*", r"model\.ce_weight", "model.loss.lambda_ce"),
 ]
 
 #: (experiment pattern, key pattern, why its value or presence changed on purpose).
@@ -144,6 +146,14 @@ CHANGED: list[tuple[str, str, str]] = [
     # --- medical segmentation
     ("(thickened2d|plain2d|unet3d)_.*", r"model\.inference\._target_",
      "new: the whole-volume inference settings are one injected VolumeInferer instead of four module arguments"),
+    ("(thickened2d|plain2d|unet3d)_.*", r"model\.loss\.(_target_|softmax|to_onehot_y|include_background|batch)",
+     "new: the loss is MONAI's DiceCELoss, injected; these settings give the former Dice + cross-entropy's numbers"),
+    ("(thickened2d|plain2d|unet3d)_.*", r"model\.inference\.mode", "new: how MONAI's sliding windows blend "
+     "overlapping windows of 3D networks; constant is the former mean"),
+    ("unet3d_.*", r"model\.net\.num_res_units", "new: the 3D U-Net is MONAI's UNet, two convolutions per stage as "
+     "residual units"),
+    ("unet3d_msd_.*", r"model\.net\.channels", "the 3D U-Net has the thickened network's widths, 32-256 (16-128 "
+     "before), so the 2D / 3D comparison differs in the convolutions' dimension only"),
 ]
 
 

@@ -54,9 +54,9 @@ def test_thickened_demo_trains_tests_and_predicts_nifti(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("experiment", ["plain2d_demo", "unet3d_demo"])
+@pytest.mark.parametrize("experiment", ["plain2d_demo", "unet3d_demo", "dynunet3d_demo"])
 def test_baselines_train_on_the_same_data(tmp_path: Path, experiment: str) -> None:
-    sizes = ["data.patch_size=[16,16,8]", "data.batch_size=2"] if experiment == "unet3d_demo" else []
+    sizes = ["data.patch_size=[16,16,8]", "data.batch_size=2"] if "3d" in experiment else []
     done = run_cli(f"experiment={experiment}", f"paths.data_dir={tmp_path / 'data'}", *QUIET, *TINY, *sizes,
                    cwd=tmp_path, env=ENV)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -82,9 +82,15 @@ def test_loading_benchmark_prints_its_json() -> None:
     assert report["cached"]["samples_per_s"] > 0 and report["read_per_sample"]["samples_per_s"] > 0
 
 
-@pytest.mark.slow  # three fresh processes (peak memory of each network on its own)
-def test_inference_benchmark_prints_its_json() -> None:
+@pytest.mark.slow  # four fresh processes (peak memory of each network on its own)
+def test_inference_benchmark_prints_its_json(tmp_path: Path) -> None:
+    run = tmp_path / "logs" / "unet3d_demo" / "runs" / "2026-12-06_00-00-00"
+    run.mkdir(parents=True)
+    (run / "result.json").write_text(json.dumps({"metrics": {"test/dice_vessel": 0.5, "test/dice/case/vessel": 0.4}}))
     report = run_benchmark("volume_inference.py", "--size", "16", "16", "6", "--device", "cpu", "--repeats", "1",
-                           "--channels", "4", "8", "--channels-3d", "4", "8", "--patch-size", "8", "8", "4")
-    assert set(report["networks"]) == {"thickened2d", "plain2d", "unet3d"}
+                           "--channels", "4", "8", "--channels-3d", "4", "8", "--patch-size", "8", "8", "4",
+                           "--dynunet-patch-size", "16", "16", "8", "--dynunet-spacing", "1", "1", "1",
+                           "--dynunet-channels", "4", "8", "--demo-runs", str(tmp_path / "logs"))
+    assert set(report["networks"]) == {"thickened2d", "plain2d", "unet3d", "dynunet3d"}
+    assert report["demo_test_dice"] == {"unet3d_demo": {"test/dice_vessel": 0.5}}
     assert report["volume_size"] == [16, 16, 6] and report["time_vs_thickened2d"]["thickened2d"] == 1.0

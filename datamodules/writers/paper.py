@@ -17,7 +17,8 @@ Sizes, and why:
   training identity is under one camera (the single-camera-training setting), images at 256x128.
 * Sketchy: 125 classes (100 seen, 25 unseen; split 2: 104 / 21), TU-Berlin: 250 (220 / 30), with three times /
   ten times as many photos as sketches, so a batch of 1/3 (1/10) sketches is possible (SAKE arXiv:1904.03208
-  Sec. 4.1), and the official ``cid_mask.pickle`` semantic mask (classes x 1000 teacher classes).
+  Sec. 4.1); two sketches a class, so the held-out seen-class validation has sketches too; and the official
+  ``cid_mask.pickle`` semantic mask (classes x 1000 teacher classes).
 * Decathlon hepatic vessel / pancreas: 10 CT cases of 256x256x32 (the 256x256 training crops and 128x128x32
   patches of the configs fit; 1 validation and 2 test cases by the configs' patient-level fractions).
 """
@@ -90,9 +91,9 @@ PAPER_DATASET_WRITERS: dict[str, Callable[[Path], None]] = {
     "coco": _write_coco,
     "market1501": lambda root: _write_reid(root, "market1501", cameras=6, identities_per_camera=5),
     "dukemtmc": lambda root: _write_reid(root, "dukemtmc", cameras=8, identities_per_camera=4),
-    "sketchy": lambda root: _write_sbir(root / "Sketchy", 125, 1, 3, "256x256/sketch/tx_000000000000_ready",
+    "sketchy": lambda root: _write_sbir(root / "Sketchy", 125, 2, 6, "256x256/sketch/tx_000000000000_ready",
                                         "EXTEND_image_sketchy", ("zeroshot1", "zeroshot2")),
-    "tuberlin": lambda root: _write_sbir(root / "TUBerlin", 250, 1, 10, "png_ready", "ImageResized_ready",
+    "tuberlin": lambda root: _write_sbir(root / "TUBerlin", 250, 2, 20, "png_ready", "ImageResized_ready",
                                          ("zeroshot",)),
     "msd_hepatic_vessel": lambda root: _write_decathlon(root / "Task08_HepaticVessel",
                                                         {0: "background", 1: "Vessel", 2: "Tumour"}, "HepaticVessel"),

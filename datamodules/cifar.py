@@ -34,6 +34,7 @@ from datamodules.transforms import (
     cifar_eval_transform,
     cifar_train_transform,
 )
+from visionsuite.datamodule import check_declared_num_classes
 from visionsuite.errors import ConfigError, DatasetError
 
 _ROW_SIZE = 3 * CIFAR_IMAGE_SIZE * CIFAR_IMAGE_SIZE
@@ -287,6 +288,7 @@ class CIFARDataModule(ClassificationDataModule):
             and well formed, which lets tests use tiny files).
         mean, std: Per-channel normalisation; ``None``: the dataset's statistics (``datamodules.transforms``).
             A method whose official code normalises otherwise sets its values (the networks it loads expect them).
+        num_classes: The config's class count (10 / 100), which the models follow; checked against the dataset.
         batch_size, eval_batch_size, num_workers, pin_memory, seed, val_fraction, search_split,
         search_split_fraction, drop_last: see :class:`ClassificationDataModule`.
     """
@@ -306,6 +308,7 @@ class CIFARDataModule(ClassificationDataModule):
         verify_checksums: bool = False,
         mean: list[float] | tuple[float, ...] | None = None,
         std: list[float] | tuple[float, ...] | None = None,
+        num_classes: int | None = None,
         **loader_options: Any,
     ) -> None:
         super().__init__(**loader_options)  # batch sizes, workers, seed, splits: see ClassificationDataModule
@@ -329,6 +332,8 @@ class CIFARDataModule(ClassificationDataModule):
                                       f"{' > 0' if label == 'std' else ''} (RGB).")
                 setattr(self, label, values)
         self.num_classes = self.dataset_class.num_classes
+        check_declared_num_classes(num_classes, self.num_classes, self.dataset_class.display_name,
+                                   fix=f"its label set is fixed: remove the override (data.num_classes={self.num_classes}).")
 
     def download_data(self) -> None:
         if self.download:

@@ -40,7 +40,7 @@ from datamodules.detection_transforms import (
     TrainCollate,
 )
 from datamodules.sampling import epoch_seeded_train_loader
-from visionsuite.datamodule import SuiteDataModule
+from visionsuite.datamodule import SuiteDataModule, check_declared_num_classes
 from visionsuite.errors import ConfigError, DatasetError
 
 log = logging.getLogger(__name__)
@@ -306,6 +306,8 @@ class CocoDataModule(SuiteDataModule):
         size_divisor: Evaluation images are padded to a multiple of it.
         batch_size, eval_batch_size, num_workers, pin_memory, seed: Loader settings (the training order at
             epoch ``e`` is seeded with ``seed + e``).
+        num_classes: The config's category count (80), which the model follows; checked against the training
+            annotations.
     """
 
     def __init__(
@@ -333,8 +335,10 @@ class CocoDataModule(SuiteDataModule):
         num_workers: int = 4,
         pin_memory: bool = False,
         seed: int = 0,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
+        self.declared_num_classes = num_classes
         for key, value in (
             ("input_size", input_size),
             ("output_stride", output_stride),
@@ -369,8 +373,8 @@ class CocoDataModule(SuiteDataModule):
 
     @property
     def num_classes(self) -> int | None:
-        """Number of categories, once the training annotations were read (None before)."""
-        return None if self.categories is None else len(self.categories)
+        """Number of categories: the training annotations' once read, the config's before."""
+        return self.declared_num_classes if self.categories is None else len(self.categories)
 
     def image_dir(self, split: str) -> Path:
         return Path(self.image_dirs.get(split, self.data_dir / split))
@@ -380,7 +384,9 @@ class CocoDataModule(SuiteDataModule):
         if self.categories is None:
             path = annotation_path(self.data_dir, self.splits["train"])
             self._train_data = read_annotation_file(path)
-            self.categories = category_table(self._train_data, path)
+            categories = category_table(self._train_data, path)
+            check_declared_num_classes(self.declared_num_classes, len(categories), f"{path} (its categories)")
+            self.categories = categories
         return self.categories
 
     def _dataset(self, stage: str) -> CocoDetection:

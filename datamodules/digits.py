@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from datamodules.augment import AugmentContext
 from datamodules.classification import ClassificationDataModule, Transform
 from datamodules.transforms import tensor_eval_transform, tensor_train_transform
+from visionsuite.datamodule import check_declared_num_classes
 from visionsuite.errors import ConfigError, DatasetError
 
 DIGITS_SPLIT_SEED = 0
@@ -100,6 +101,7 @@ class DigitsDataModule(ClassificationDataModule):
         image_size: Side of the upscaled images.
         crop_padding: Padding of the random crop (0 = no crop).
         cutout_length: Cutout square side (0 = off).
+        num_classes: The config's class count (10), which the models follow; checked against the dataset.
         batch_size, eval_batch_size, num_workers, pin_memory, seed, val_fraction, search_split,
         search_split_fraction, drop_last: see :class:`ClassificationDataModule`.
     """
@@ -114,8 +116,11 @@ class DigitsDataModule(ClassificationDataModule):
         image_size: int = 32,
         crop_padding: int = 2,
         cutout_length: int = 0,
+        num_classes: int | None = None,
         **loader_options: Any,
     ) -> None:
+        check_declared_num_classes(num_classes, self.num_classes, "the digits dataset",
+                                   fix=f"its label set is fixed: remove the override (data.num_classes={self.num_classes}).")
         super().__init__(**loader_options)  # batch sizes, workers, seed, splits: see ClassificationDataModule
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
             raise ConfigError(f"data.image_size must be an integer >= 8, got {image_size!r}.")

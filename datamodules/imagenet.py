@@ -31,6 +31,7 @@ from datamodules.transforms import (
     imagenet_eval_transform,
     imagenet_train_transform,
 )
+from visionsuite.datamodule import check_declared_num_classes
 from visionsuite.errors import ConfigError, DatasetError
 
 _LAYOUT = "<data_dir>/train/<class>/*.JPEG and <data_dir>/val/<class>/*.JPEG (the same class folders in both)"
@@ -157,12 +158,9 @@ class ImageNetDataModule(ClassificationDataModule):
                 f"train/: {only_train[:5]}{' ...' if len(only_train) > 5 else ''} ({len(only_train)}), "
                 f"only in val/: {only_val[:5]}{' ...' if len(only_val) > 5 else ''} ({len(only_val)})."
             )
-        if len(classes["train"]) != self.num_classes:
-            raise DatasetError(
-                f"{self.data_dir} has {len(classes['train'])} class folders in train/ and val/ but "
-                f"data.num_classes={self.num_classes}; set data.num_classes={len(classes['train'])} or fix "
-                "the folders."
-            )
+        check_declared_num_classes(self.num_classes, len(classes["train"]), f"{self.data_dir} (class folders of "
+                                   "train/ and val/)", fix=f"set data.num_classes={len(classes['train'])} (the model "
+                                   "follows it) or fix the folders.")
 
     def search_split_indices(self, raw_train: Dataset, num_train: int) -> tuple[list[int], list[int]]:
         """Class-balanced subsets when ``search_subset_fractions`` is set: from every class, a seeded random

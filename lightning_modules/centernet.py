@@ -134,7 +134,8 @@ class CenterNetDetector(SuiteModule):
             if len(self.categories) != self.hparams.num_classes:
                 raise ConfigError(
                     f"model.num_classes={self.hparams.num_classes} but the dataset has "
-                    f"{len(self.categories)} categories; set model.num_classes={len(self.categories)}."
+                    f"{len(self.categories)} categories; set data.num_classes={len(self.categories)} (the model "
+                    "follows it) and remove the model.num_classes override."
                 )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

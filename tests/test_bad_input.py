@@ -85,7 +85,7 @@ def test_imagenet_in_the_imagefolder_layout_trains(make_config, tmp_path: Path) 
 
     write_image_folder(tmp_path / "data" / "imagenet", num_classes=3, images_per_class=4, image_size=80)
     result = run_job(make_config(
-        "experiment=nas_train_imagenet", "data.num_classes=3", "model.num_classes=3", "data.image_size=64",
+        "experiment=nas_train_imagenet", "data.num_classes=3", "data.image_size=64",  # the model follows data
         "+data.resize_size=72", "data.batch_size=4", "data.num_workers=0", "model.net.init_channels=4",
         "model.net.layers=3", "model.auxiliary_weight=0", "model.input_size=64", "trainer.max_epochs=1",
         "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1"))
@@ -96,7 +96,7 @@ def test_imagenet_class_count_mismatch_names_the_key(make_config, tmp_path: Path
     from datamodules.writers import write_image_folder
 
     write_image_folder(tmp_path / "data" / "imagenet", num_classes=3, images_per_class=1, image_size=32)
-    with pytest.raises(DatasetError, match="data.num_classes"):
+    with pytest.raises(ConfigError, match=r"data.num_classes=1000, but .*imagenet \(class folders of train/ and val/\) has 3 classes; set data.num_classes=3"):
         run_job(make_config("experiment=nas_train_imagenet", "data.num_workers=0"))
 
 

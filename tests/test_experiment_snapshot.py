@@ -65,6 +65,9 @@ MOVED: list[tuple[str, str, str]] = [
 #: (experiment pattern, key pattern, why its value or presence changed on purpose).
 CHANGED: list[tuple[str, str, str]] = [
     (".*", "task", "new root key: a step that trains nothing runs as a task (visionsuite/tasks.py), default null"),
+    (".*", r"data\.(images\.)?num_classes", "new where the dataset's class count is fixed by its config (CIFAR, digits, "
+     "COCO, shapes, the SBIR splits' seen classes): the one source model.num_classes interpolates, checked by the "
+     "DataModule against the files"),
     # --- architecture search (DARTS family)
     (f"{_NAS_SEARCH}|{_NAS_TRAIN}", r"model\._target_", "the DARTS family's modules are in lightning_modules/nas.py"),
     (f"{_NAS_SEARCH}|{_NAS_TRAIN}", r"model\.net\.(_target_|num_classes)",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 
+from visionsuite.errors import ConfigError
+
 
 class SuiteDataModule(pl.LightningDataModule):
     """Base of the suite's DataModules: the data-side contract of ``visionsuite.pipeline``.
@@ -38,4 +40,13 @@ class SuiteDataModule(pl.LightningDataModule):
         """What ``mode=predict`` checks when :attr:`predicts_from_own_inputs` (instead of :meth:`check_data`)."""
 
 
-__all__ = ["SuiteDataModule"]
+def check_declared_num_classes(declared: int | None, found: int, where: str, fix: str = "") -> None:
+    """``data.num_classes`` (the one source of a dataset's class count: models interpolate ``${data.num_classes}``)
+    against the count the dataset defines (``where``: the dataset or the file that says so)."""
+    if declared is None or int(declared) == found:
+        return
+    raise ConfigError(f"data.num_classes={declared}, but {where} has {found} classes; "
+                      + (fix or f"set data.num_classes={found} (the model follows it)."))
+
+
+__all__ = ["SuiteDataModule", "check_declared_num_classes"]

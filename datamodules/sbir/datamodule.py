@@ -31,7 +31,7 @@ from datamodules.sbir.datasets import UNLABELLED, DomainImage, SketchPhotoDatase
 from datamodules.sbir.layout import IMAGE_EXTENSIONS, ZeroShotSplit, check_domains, resolve_split, scan_domain
 from datamodules.sbir.sampling import MixedDomainBatchSampler, domain_batch_sizes
 from datamodules.sbir.transforms import eval_transform, train_transform
-from visionsuite.datamodule import SuiteDataModule
+from visionsuite.datamodule import SuiteDataModule, check_declared_num_classes
 from visionsuite.errors import ConfigError, DatasetError
 
 SKETCH, PHOTO = 0, 1
@@ -58,14 +58,18 @@ class SketchPhotoDataModule(SuiteDataModule):
         seed: seed of the training batch order.
         train_domains: ``both`` (SAKE's mixed batches) or ``photo`` (photos only, shuffled: the demo teacher's
             classifier is trained on them); validation then also keeps photos only.
+        num_classes: the config's count of seen classes (the classifier's outputs), which the model follows;
+            checked against the split.
     """
 
     def __init__(self, data_dir: str, sketch_dir: str, photo_dir: str, split_dir: str = "zeroshot",
                  unseen_classes: int = 25, split_seed: int = 0, batch_size: int = 40, sketch_fraction: float = 1 / 3,
                  val_fraction: float = 0.05, input_size: int = 224, augment_probability: float = 0.7,
                  eval_batch_size: int = 100, num_workers: int = 4, pin_memory: bool = False,
-                 predict_dir: str | None = None, seed: int = 0, train_domains: str = "both") -> None:
+                 predict_dir: str | None = None, seed: int = 0, train_domains: str = "both",
+                 num_classes: int | None = None) -> None:
         super().__init__()
+        self.declared_num_classes = num_classes
         if not 0 < sketch_fraction < 1:
             raise ConfigError(f"data.sketch_fraction={sketch_fraction}: must be strictly between 0 and 1.")
         if train_domains not in TRAIN_DOMAINS:
@@ -94,7 +98,10 @@ class SketchPhotoDataModule(SuiteDataModule):
         sketches = scan_domain(sketch_root, "sketch_dir")
         photos = scan_domain(photo_root, "photo_dir")
         check_domains(sketches, photos, sketch_root, photo_root)
-        self.split = resolve_split(self.data_dir, self.split_dir, sketches, photos, self.unseen_count, self.split_seed)
+        split = resolve_split(self.data_dir, self.split_dir, sketches, photos, self.unseen_count, self.split_seed)
+        check_declared_num_classes(self.declared_num_classes, len(split.seen),
+                                   f"the zero-shot split of {self.data_dir} (seen classes of {self.split_dir})")
+        self.split = split
         self._build_items(sketches, photos)
 
     def _build_items(self, sketches: dict[str, list[Path]], photos: dict[str, list[Path]]) -> None:

@@ -64,10 +64,10 @@ def test_search_split_and_val_fraction(imagenet_root):
 
 
 def test_num_classes_mismatch(imagenet_root):
-    with pytest.raises(DatasetError) as info:
+    with pytest.raises(ConfigError) as info:
         _module(imagenet_root, num_classes=1000).setup()
     message = str(info.value)
-    assert "data.num_classes" in message and "1000" in message and f"{NUM_CLASSES} class folders" in message
+    assert "data.num_classes=1000" in message and f"(class folders of train/ and val/) has {NUM_CLASSES} classes" in message
 
 
 def test_missing_val_folder(imagenet_root):

@@ -88,6 +88,7 @@ def test_summary_and_a_bad_dataset(tmp_path: Path) -> None:
         "data.train_split=train",
         "data.val_split=val",
         "data.num_workers=0",
+        "data.num_classes=3",
         *QUIET,
         cwd=tmp_path,
         env={"OMP_NUM_THREADS": "1"},

@@ -71,7 +71,7 @@ def test_class_count_must_match_the_dataset(tmp_path: Path) -> None:
         enable_model_summary=False,
         default_root_dir=str(tmp_path),
     )
-    with pytest.raises(ConfigError, match="model.num_classes=3"):
+    with pytest.raises(ConfigError, match="set data.num_classes=3"):
         trainer.fit(module, datamodule=datamodule)
 
 

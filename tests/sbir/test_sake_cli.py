@@ -77,7 +77,7 @@ def test_benchmark_experiments_read_their_layouts(make_config, tmp_path: Path, e
     root = tmp_path / "data" / folder
     write_sketch_photo_dataset(root, ("triangle", "square", "circle"), 2, 2, image_size=16, sketch_dir=sketch_dir,
                                photo_dir=photo_dir)
-    datamodule = instantiate(cfg.data, unseen_classes=1)
+    datamodule = instantiate(cfg.data, unseen_classes=1, num_classes=2)
     datamodule.check_data()
     assert len(datamodule.split.unseen) == 1 and datamodule.num_classes == 2
     assert cfg.model.semantic_mask_path == str(root / cfg.data.split_dir / "cid_mask.pickle")  # the official mask

@@ -61,7 +61,7 @@ def test_the_imagenet_file_as_downloaded_starts_teacher_and_student(tmp_path: Pa
     (root / "zeroshot1" / "unseen_classes.txt").write_text("circle\n")
     write_official_semantic_mask(root / "zeroshot1", classes, np.random.default_rng(0).random((3, 1000)) * 0.5)
     done = run_cli("experiment=sake_sketchy", f"paths.data_dir={tmp_path / 'data'}", *QUIET,
-                   f"model.net.weights_path={official_files['imagenet']}", "model.num_classes=2",
+                   f"model.net.weights_path={official_files['imagenet']}", "data.num_classes=2",
                    "data.batch_size=3", "data.num_workers=0", "data.eval_batch_size=4", "trainer.max_epochs=1",
                    cwd=tmp_path, env=ONE_THREAD)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -1,4 +1,4 @@
-"""U-Net building blocks shared by the 2D and 3D segmentation networks (dimension given as ``dims``)."""
+"""U-Net building blocks of the thickened and plain 2D networks (dimension given as ``dims``)."""
 
 from __future__ import annotations
 

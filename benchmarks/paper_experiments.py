@@ -334,18 +334,27 @@ def _selected(config: Any, key: str) -> Any:
 
 # ----------------------------------------------------------------------------------------------- main
 def table(report: dict[str, Any]) -> str:
-    """The report as a Markdown table, one row per phase."""
-    rows = ["| experiment / phase | ok | parameters | batch | s/step | peak memory (MB) | projected h |",
-            "|---|---|---|---|---|---|---|"]
+    """The report as a Markdown table, one row per phase: the run (ok or its error), parameters, batch, seconds per
+    training step and peak memory; a CPU report leaves the GPU columns (paper's batch, projection) unmeasured."""
+    cuda = not str(report["device"]).startswith("cpu")
+    gpu_header = ["paper's batch", "paper's steps", "projected"] if cuda else ["GPU: paper's batch, projected schedule"]
+    rows = [f"| experiment / phase | dry run | parameters | batch | s/step | peak memory (MB) | {' | '.join(gpu_header)} |",
+            "|---" * (6 + len(gpu_header)) + "|"]
     for name, entry in report["experiments"].items():
-        if not entry["phases"]:
-            rows.append(f"| {name} | {'ok' if entry['ok'] else entry['error']} | | | | {entry['peak_rss_mb']} | |")
-        for phase, cost in entry["phases"].items():
-            label = f"{name} / {phase}" if phase else name
-            status = "ok" if entry["ok"] else (entry["error"] or "failed")[:80]
-            rows.append(f"| {label} | {status} | {cost['parameters'] / 1e6:.2f}M | {cost['batch_size']} | "
-                        f"{cost['seconds_per_step']} | {cost['peak_memory_mb']:.0f} | "
-                        f"{cost.get('projected_hours', '')} |")
+        status = "ok" if entry["ok"] else f"fails: {(entry['error'] or '')[:100]}"
+        phases = entry["phases"] or {"": None}
+        for phase, cost in phases.items():
+            label = f"`{name}` / {phase}" if phase else f"`{name}`"
+            if cost is None:
+                rows.append(f"| {label} | {status} | | | | {entry['peak_rss_mb'] or ''} |" + " |" * len(gpu_header))
+                continue
+            memory = f"{cost['peak_memory_mb']:.0f}" if cost["peak_memory_mb"] else ""
+            step = f"{cost['seconds_per_step']:.2f}" if cost["seconds_per_step"] is not None else "(no training)"
+            gpu = ([str(cost.get("paper_batch_size", "")), str(cost.get("paper_steps", "")),
+                    f"{cost['projected_hours']} h" if cost.get("projected_hours") is not None else ""]
+                   if cuda else ["not yet measured on a GPU"])
+            rows.append(f"| {label} | {status} | {cost['parameters'] / 1e6:.2f}M | {cost['batch_size']} | {step} | "
+                        f"{memory} | {' | '.join(gpu)} |")
     return "\n".join(rows)
 
 

@@ -288,7 +288,14 @@ def _phases(record: Path, work_dir: Path, steps: int) -> dict[str, dict[str, Any
             timed = line["step_seconds"][1:] or line["step_seconds"]  # the first step warms up
             phase["steps"] = len(line["step_seconds"])
             phase["seconds_per_step"] = round(sum(timed) / len(timed), 3)
-    return phases
+    chain = run_dir / "result.json" if run_dir else None
+    ran = json.loads(chain.read_text()).get("phases", []) if chain and chain.is_file() else []
+    if not ran:
+        return phases
+    # In the chain's order; a task (the prune step) has no Trainer, so nothing of it is recorded.
+    untrained = {"parameters": None, "batch_size": None, "steps": 0, "seconds_per_step": None,
+                 "peak_memory_mb": None, "validated": False, "tested": False}
+    return {phase["name"]: phases.get(phase["name"], {**untrained, "status": phase.get("status")}) for phase in ran}
 
 
 # ---------------------------------------------------------------------------------- the paper's schedule
@@ -349,11 +356,12 @@ def table(report: dict[str, Any]) -> str:
                 rows.append(f"| {label} | {status} | | | | {entry['peak_rss_mb'] or ''} |" + " |" * len(gpu_header))
                 continue
             memory = f"{cost['peak_memory_mb']:.0f}" if cost["peak_memory_mb"] else ""
+            parameters = f"{cost['parameters'] / 1e6:.2f}M" if cost["parameters"] else "(a task)"
             step = f"{cost['seconds_per_step']:.2f}" if cost["seconds_per_step"] is not None else "(no training)"
             gpu = ([str(cost.get("paper_batch_size", "")), str(cost.get("paper_steps", "")),
                     f"{cost['projected_hours']} h" if cost.get("projected_hours") is not None else ""]
                    if cuda else ["not yet measured on a GPU"])
-            rows.append(f"| {label} | {status} | {cost['parameters'] / 1e6:.2f}M | {cost['batch_size']} | {step} | "
+            rows.append(f"| {label} | {status} | {parameters} | {cost['batch_size'] or ''} | {step} | "
                         f"{memory} | {' | '.join(gpu)} |")
     return "\n".join(rows)
 

@@ -20,6 +20,7 @@ from networks.segmentation import (
     plain_unet2d,
     thickened_unet2d,
 )
+from visionsuite.checkpoint_files import CheckpointFormatError, check_format
 from visionsuite.errors import ConfigError
 from visionsuite.instantiate import build
 
@@ -220,3 +221,15 @@ def test_case_dice_of_a_single_case_and_a_single_class() -> None:
     metric.update(torch.ones(3, 3, 3), torch.ones(3, 3, 3), 4)
     values = metric.compute()  # torchmetrics squeezes one-element tensors; the module reshapes them back
     assert values["per_case"].reshape(-1, 1).shape == (1, 1) and values["case_index"].reshape(-1).tolist() == [4]
+
+
+def test_a_checkpoint_of_the_former_3d_unet_stops_with_the_format_message(make_config, tmp_path) -> None:
+    module = build(make_config("experiment=unet3d_demo").model, "model")
+    former = {"state_dict": {"net.encoder.0.0.0.0.weight": torch.zeros(8, 1, 3, 3, 3)},
+              "visionsuite": {"format": 1, "module": "VolumeSegmenter", "visionsuite": "0.1.0"}}
+    with pytest.raises(CheckpointFormatError, match=r"checkpoint format 1 .* reads format 2 \(format 2: the 3D U-Net "
+                                                    r"baseline is MONAI's UNet"):
+        check_format(former, tmp_path / "last.ckpt", module)
+    keys = list(module.state_dict())
+    assert "net.model.0.conv.unit0.conv.weight" in keys  # MONAI's layout
+    assert not any(key.startswith("loss.") for key in keys)  # the loss holds no weights

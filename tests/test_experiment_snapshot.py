@@ -124,6 +124,9 @@ CHANGED: list[tuple[str, str, str]] = [
      "predict loop (trainer.limit_predict_batches=1.0); C&W at 10 iterations for every dataset (digits: already 10)"),
     ("logit_defense_(digits|cifar10|imagenet)", r"logit_defense\.(data|classifier_artifact)", "new keys of the chain "
      "template conf/experiment/logit_defense/chain.yaml: the phases' dataset and the classifier artifact defended"),
+    ("logit_defense_imagenet", r"phases\.(attack|evaluate)\.inputs\.model\.classifier\.checkpoint", "ImageNet's val/ "
+     "is the reported test split (classify_imagenet): the classifier phase writes no best checkpoint, so the chain "
+     "defends the last one, as on CIFAR-10"),
     ("logit_defense_(defender|evaluate)_.*", r"model\.(logit_dir|net\._target_)", "the defenders are model.net "
      "(DefenderBank); their attacks and class count come from the checkpoint or logit dataset by ${call:...}"),
     ("logit_defense_(defender|evaluate)_.*", r"callbacks\.logit_defense_report\._target_",

@@ -130,7 +130,7 @@ def stage_layers(progressive: Mapping[str, Any]) -> Any:
     The search network's config reads it (``layers: ${call:networks.nas.progressive.stage_layers,
     ${..progressive}}``) so that the stage's depth has one source, the plan. A plan without that entry gets 3 (the
     smallest search network) here, so that the search module's check of the whole plan (:func:`stage_plan`), which
-    names the key that is wrong (``model.progressive.stage`` or ``.layers``), is what the user reads.
+    names the wrong entry of the plan (its ``stage`` or ``layers``), is what the user reads.
     """
     try:
         stage = progressive["stage"]

@@ -45,6 +45,7 @@ RUNS=(
   "thickened2d_demo_amp16|experiment=thickened2d_demo trainer=gpu $LOOPS"
   "plain2d_demo_amp16|experiment=plain2d_demo trainer=gpu $LOOPS"
   "unet3d_demo_amp16|experiment=unet3d_demo trainer=gpu $LOOPS"
+  "dynunet3d_demo_amp16|experiment=dynunet3d_demo trainer=gpu $LOOPS"
 )
 
 smoke() {  # smoke NAME OVERRIDES...

@@ -13,7 +13,8 @@ SCRIPT = (REPO_ROOT / "benchmarks" / "gpu_smoke.sh").read_text()
 # The demo experiments a GPU session must exercise (each method's one-command demo).
 DEMOS = ("darts_digits", "amended_darts_digits", "pcdarts_digits", "pdarts_digits_search_and_train", "nas_train_digits",
          "centernet_shapes", "classify_digits", "augrefine_digits", "pfs_digits", "logit_defense_digits", "mcnl_demo",
-         "triplet_demo", "sake_demo", "thickened2d_demo", "plain2d_demo", "unet3d_demo")
+         "triplet_demo", "sake_demo", "thickened2d_demo", "plain2d_demo", "unet3d_demo",
+         "dynunet3d_demo")
 
 
 def _variables() -> dict[str, str]:

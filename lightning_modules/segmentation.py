@@ -51,12 +51,14 @@ class VolumeSegmenter(SuiteModule):
     """
 
     #: Parameter layout of the checkpoints (``visionsuite.checkpoint_files``): a checkpoint of another format
-    #: stops with one message instead of a state-dict key mismatch.
+    #: stops with one message instead of a state-dict key mismatch. The 3D networks' format; the 2D networks'
+    #: layout never changed, so a module holding one reads and writes format 1 (set per instance).
     CHECKPOINT_FORMAT = 2
     CHECKPOINT_FORMAT_CHANGES = {
         2: "the 3D U-Net baseline is MONAI's UNet (net.model.*, residual units) instead of the suite's own "
            "(net.encoder.* / net.decoder.*), 2026-12-06",
     }
+    SLICE_NETWORK_FORMAT = 1
 
     def __init__(self, net: nn.Module, num_classes: int, loss: DiceCELoss, class_names: Sequence[str] | None = None,
                  inference: VolumeInferer | None = None,
@@ -68,6 +70,8 @@ class VolumeSegmenter(SuiteModule):
             raise ConfigError(f"model.net.num_classes={net.num_classes} but model.num_classes={num_classes}.")
         if getattr(net, "input_kind", None) not in ("slices", "volume"):
             raise ConfigError(f"model.net ({type(net).__name__}) must have input_kind slices or volume.")
+        if net.input_kind == "slices":
+            self.CHECKPOINT_FORMAT = self.SLICE_NETWORK_FORMAT
         self.save_hyperparameters(ignore=["net", "loss", "inference", "optimizer", "scheduler"])
         self.hparams["class_names"] = plain(class_names)
         self.net = net

@@ -53,8 +53,9 @@ class StartCheckpoint:
 
 
 def checkpoint_format(module: Any) -> int:
-    """The checkpoint format a module class writes and reads (its ``CHECKPOINT_FORMAT``, default 1)."""
-    return int(getattr(type(module), "CHECKPOINT_FORMAT", DEFAULT_FORMAT))
+    """The checkpoint format a module writes and reads (its ``CHECKPOINT_FORMAT``, default 1; an instance may set
+    its own when the format depends on the network it holds)."""
+    return int(getattr(module, "CHECKPOINT_FORMAT", DEFAULT_FORMAT))
 
 
 @lru_cache(maxsize=1)

@@ -20,7 +20,7 @@ from networks.segmentation import (
     plain_unet2d,
     thickened_unet2d,
 )
-from visionsuite.checkpoint_files import CheckpointFormatError, check_format
+from visionsuite.checkpoint_files import CheckpointFormatError, check_format, checkpoint_format
 from visionsuite.errors import ConfigError
 from visionsuite.instantiate import build
 
@@ -233,3 +233,12 @@ def test_a_checkpoint_of_the_former_3d_unet_stops_with_the_format_message(make_c
     keys = list(module.state_dict())
     assert "net.model.0.conv.unit0.conv.weight" in keys  # MONAI's layout
     assert not any(key.startswith("loss.") for key in keys)  # the loss holds no weights
+
+
+def test_a_checkpoint_of_a_2d_network_keeps_its_format(make_config, tmp_path) -> None:
+    """The slice networks' layout did not change: their format-1 checkpoints still load."""
+    module = build(make_config("experiment=thickened2d_demo").model, "model")
+    written = {"state_dict": {}, "visionsuite": {"format": 1, "module": "VolumeSegmenter", "visionsuite": "0.1.0"}}
+    check_format(written, tmp_path / "last.ckpt", module)  # no error
+    assert checkpoint_format(module) == 1
+    assert checkpoint_format(build(make_config("experiment=dynunet3d_demo").model, "model")) == 2

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,6 +48,21 @@ def test_visionsuite_names_no_method() -> None:
         text = (REPO_ROOT / "visionsuite" / name).read_text().lower()
         for word in ("genotype", "normal_cell", "centernet", "darts"):
             assert word not in text, f"visionsuite/{name} names {word!r}"
+
+
+def test_metrics_and_networks_import_without_lightning_or_hydra() -> None:
+    """Every module of metrics/ and networks/ is usable without Lightning, Hydra or OmegaConf (one subprocess with
+    those imports blocked); only the phase tasks (``networks/*/tasks.py``) belong to the config layer."""
+    modules = [".".join(path.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__")
+               for package in ("metrics", "networks") for path in sorted((REPO_ROOT / package).rglob("*.py"))
+               if path.name != "tasks.py"]
+    assert "metrics.segmentation" in modules and "networks.nas.search_space" in modules
+    blocked = "pytorch_lightning lightning hydra omegaconf".split()
+    code = f"import importlib, sys\nfor name in {blocked!r}: sys.modules[name] = None\n" \
+           f"for module in {modules!r}: importlib.import_module(module)\n"
+    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
+                               timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
 
 
 # ------------------------------------------------------------------------------------------- one monitor

@@ -15,6 +15,10 @@ class SigintAtStep(pl.Callback):
 
     def __init__(self, step: int) -> None:
         self.step = step
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # A process started in the background of a non-interactive shell (a CI script's `cmd &`) inherits SIGINT
+            # ignored, so Python installs no KeyboardInterrupt handler; a user's terminal has it: restore it.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: object,
                              batch_idx: int) -> None:

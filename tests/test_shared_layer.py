@@ -211,6 +211,25 @@ def test_every_datamodule_family_trains_from_the_epoch_seeded_loader(tmp_path: P
         assert not loader.persistent_workers  # fresh workers seeded from (seed, epoch) every epoch
 
 
+# A network's own argument check (or a file it reads) reaches the user as one error naming the key they typed.
+NETWORK_ERRORS = [
+    (["experiment=classify_cifar10", "model.net.width_multiplier=0"], r"^model.net.width_multiplier=0: must be > 0"),
+    (["experiment=pfs_cifar10_retrain", "model.net.structure=/absent/structure.json"],
+     r"^model.net.structure=/absent/structure.json: no such file"),
+    (["experiment=nas_train_digits", "model.net.genotype=DARTS_V3"],
+     r"^model.net.genotype='DARTS_V3' is not a published genotype"),
+    (["experiment=darts_digits", "model.net.stem=mobile"], r"^model.net.stem='mobile': use one of cifar, imagenet"),
+    (["experiment=logit_defense_defender_digits", "model.net.attack_names=[pgd]", "model.net.num_classes=1"],
+     r"^model.net.num_classes must be an integer >= 2"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), NETWORK_ERRORS)
+def test_a_network_error_reaches_the_user_as_its_key(make_config, overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build(make_config(*overrides).model, "model")
+
+
 def test_a_network_argument_error_is_named_by_its_config_key() -> None:
     # Networks raise plain ValueError naming their argument; the config layer adds the key path the user typed.
     from omegaconf import OmegaConf

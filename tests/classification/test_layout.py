@@ -14,8 +14,6 @@ from lightning_modules.pruning import GateLearning, PrunedClassifier
 from networks.classification import BackboneSpec, backbone_names, build_backbone
 from networks.pruning.families import FAMILIES
 from tests.helpers import CONFIG_DIR, REPO_ROOT
-from visionsuite.errors import ConfigError
-from visionsuite.instantiate import build
 from visionsuite.module import SuiteModule
 
 #: A key of the model config (what networks/ code never names).
@@ -71,15 +69,6 @@ def test_networks_name_their_own_arguments_and_no_config_key() -> None:
         build_backbone("resnet56", 10, width_multiplier=0)
     with pytest.raises(ValueError, match=r"^last_stride=3: use 1 or 2"):
         build_backbone("resnet50", 10, last_stride=3)
-
-
-def test_a_network_error_reaches_the_user_as_its_key(make_config) -> None:
-    cfg = make_config("experiment=classify_cifar10", "model.net.width_multiplier=0")
-    with pytest.raises(ConfigError, match=r"^model.net.width_multiplier=0: must be > 0"):
-        build(cfg.model, "model")
-    cfg = make_config("experiment=pfs_cifar10_retrain", "model.net.structure=/absent/structure.json")
-    with pytest.raises(ConfigError, match=r"^model.net.structure=/absent/structure.json: no such file"):
-        build(cfg.model, "model")
 
 
 def test_the_prune_step_is_a_task_not_a_test_loop(make_config) -> None:

@@ -16,7 +16,6 @@ from networks.defense.attacks import attack_parameters
 from networks.defense.classifier import DefendedClassifier, file_sha256, load_classifier
 from networks.defense.logit_defender import DefenderBank
 from tests.helpers import CONFIG_DIR, REPO_ROOT
-from visionsuite.errors import ConfigError
 from visionsuite.instantiate import build
 from visionsuite.module import SuiteModule
 
@@ -49,13 +48,6 @@ def test_networks_name_their_own_arguments_and_no_config_key() -> None:
         DefenderBank(None, 10)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^num_classes must be an integer >= 2"):
         DefenderBank(["pgd"], None)  # type: ignore[arg-type]
-
-
-def test_a_network_error_reaches_the_user_as_its_key(make_config) -> None:
-    cfg = make_config("experiment=logit_defense_defender_digits", "model.net.attack_names=[pgd]",
-                      "model.net.num_classes=1")
-    with pytest.raises(ConfigError, match=r"^model.net.num_classes must be an integer >= 2"):
-        build(cfg.model, "model")
 
 
 def test_local_weights_of_a_zoo_backbone_are_the_classifier_defended(tmp_path: Path) -> None:

@@ -52,15 +52,6 @@ def test_networks_name_their_arguments_and_no_config_key() -> None:
         NetworkImageNet(5, 10, 3, auxiliary=False, genotype="PDARTS")
 
 
-def test_a_network_error_reaches_the_user_as_its_key(make_config) -> None:
-    cfg = make_config("experiment=nas_train_digits", "model.net.genotype=DARTS_V3")
-    with pytest.raises(ConfigError, match=r"^model.net.genotype='DARTS_V3' is not a published genotype"):
-        build(cfg.model, "model")
-    cfg = make_config("experiment=darts_digits", "model.net.stem=mobile")
-    with pytest.raises(ConfigError, match=r"^model.net.stem='mobile': use one of cifar, imagenet"):
-        build(cfg.model, "model")
-
-
 def test_a_pdarts_stage_network_has_the_depth_of_its_stage(make_config) -> None:
     assert stage_layers({"stage": 2, "layers": [5, 11, 17]}) == 11
     assert stage_layers({"stage": 4, "layers": [5, 11, 17]}) == 3  # the module names the bad stage (test_pdarts)
